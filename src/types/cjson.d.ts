@@ -1,0 +1,17 @@
+/** @noSelfInFile */
+
+// lua-cjson's safe interface: failures come back as values, never thrown.
+
+declare type JsonValue = string | number | boolean | NgxNull | JsonObject | JsonArray;
+declare type JsonObject = LuaTable<string, JsonValue>;
+declare type JsonArray = LuaTable<number, JsonValue>;
+
+declare module "cjson.safe" {
+  function encode(value: unknown): LuaMultiReturn<[string] | [undefined, string]>;
+  function decode(text: string): LuaMultiReturn<[JsonValue] | [undefined, string]>;
+  /** Marks a table so that it encodes as a JSON array even when empty. */
+  const array_mt: LuaMetatable<LuaTable>;
+  const empty_array: JsonArray;
+  const null_: NgxNull;
+  export { null_ as null };
+}
