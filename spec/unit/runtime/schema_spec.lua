@@ -283,6 +283,11 @@ describe("local runtime schema", function()
       end)
     end
 
+    it("treats an absent optional field as null, so only_one_of passes with one set", function()
+      local plugin = tiny_schema(two_strings, { { only_one_of = { "a", "b" } } })
+      assert.same({ a = "x" }, schema.process_plugin(plugin, { name = "tiny", config = { a = "x" } }))
+    end)
+
     it("runs checks placed at the schema's top level with config.* names", function()
       local plugin = tiny_schema(two_strings, { { at_least_one_of = { "config.a", "config.b" } } }, true)
       local conf, err = schema.process_plugin(plugin, { name = "tiny", config = {} })
