@@ -1,0 +1,35 @@
+package = "kong-plugin-ai-proxy-azure"
+version = "0.1.0-1"
+
+-- The Lua modules are built from TypeScript: run `npm run build` before
+-- `luarocks make`, or install the packed .rock (`npm run pack`), which needs
+-- no Node.
+source = {
+  url = "git+file:///kong-plugin-ai-proxy-azure",
+  tag = "v0.1.0",
+}
+
+description = {
+  summary = "Kong plugin: Azure OpenAI signed with a Microsoft Entra token from the host's identity",
+  detailed = [[
+    ai-proxy-azure proxies OpenAI-format chat, completion and embedding
+    requests to Azure OpenAI. It takes the same configuration as Kong's
+    ai-proxy for an Azure model and signs each request with a token from the
+    host's managed identity, an AKS workload identity, the App Service identity
+    endpoint or an Entra app registration, so that no key lives in Kong.
+  ]],
+  license = "Apache-2.0",
+}
+
+dependencies = {
+  "lua >= 5.1",
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["kong.plugins.ai-proxy-azure.handler"] = "build/lua/kong/plugins/ai-proxy-azure/handler.lua",
+    ["kong.plugins.ai-proxy-azure.schema"] = "build/lua/kong/plugins/ai-proxy-azure/schema.lua",
+    ["kong.plugins.ai-proxy-azure.url"] = "build/lua/kong/plugins/ai-proxy-azure/url.lua",
+  },
+}
