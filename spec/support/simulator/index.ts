@@ -1,0 +1,131 @@
+// Starts the Azure simulator: an HTTP port (identity endpoints, data plane, control
+// API) and an HTTPS port (Entra, data plane) whose certificate a fresh test CA signs.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { createTestCertificates } from "./certs.js";
+import { DEFAULT_CONFIG } from "./constants.js";
+import { CONTROL_PREFIX, serveControl } from "./control.js";
+import { patchedConfig, SimulatorCore } from "./core.js";
+import type { ConfigPatch, PortKind, SimulatorControl, SimulatorInfo } from "./types.js";
+
+export * from "./constants.js";
+export * from "./types.js";
+
+
+export interface SimulatorOptions {
+  /** 0 (the default) picks a free port. */
+  httpPort?: number;
+  httpsPort?: number;
+  /** Changes to the defaults; `reset()` returns to the defaults with these applied. */
+  config?: ConfigPatch;
+}
+
+export interface Simulator extends SimulatorInfo {
+  /** The control API, in process: same operations as /_sim/ on the HTTP port. */
+  readonly control: SimulatorControl;
+  /** Holds the test CA, server key and Azure Arc's key files; removed on stop. */
+  readonly tempDir: string;
+  stop(): Promise<void>;
+}
+
+
+const HOST = "127.0.0.1";
+
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, HOST, () => {
+      server.off("error", reject);
+      const address: AddressInfo | string | null = server.address();
+      if (address === null || typeof address === "string") {
+        reject(new Error("failed to read the port the simulator listens on"));
+        return;
+      }
+      resolve(address.port);
+    });
+  });
+}
+
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const tempDir = await mkdtemp(join(tmpdir(), "ai-proxy-azure-sim-"));
+  const servers: Server[] = [];
+  let core: SimulatorCore | undefined;
+  try {
+    const certificates = await createTestCertificates(tempDir);
+    const simulatorCore = new SimulatorCore(patchedConfig(DEFAULT_CONFIG, options.config ?? {}), tempDir);
+    core = simulatorCore;
+    let info: SimulatorInfo | undefined;
+
+    const handler = (port: PortKind) => (request: IncomingMessage, response: ServerResponse): void => {
+      const isControl = port === "http" && (request.url ?? "").startsWith(CONTROL_PREFIX);
+      const work =
+        isControl && info !== undefined
+          ? serveControl(simulatorCore, info, request, response)
+          : simulatorCore.serve(port, request, response);
+      work.catch((error: unknown) => {
+        const detail = error instanceof Error ? error.message : String(error);
+        process.stderr.write(`simulator: failed to answer ${request.method} ${request.url}: ${detail}\n`);
+        response.destroy();
+      });
+    };
+
+    const httpServer = createHttpServer(handler("http"));
+    servers.push(httpServer);
+    const httpsServer = createHttpsServer(
+      { key: certificates.serverKey, cert: certificates.serverCert },
+      handler("https"),
+    );
+    servers.push(httpsServer);
+    const httpPort = await listen(httpServer, options.httpPort ?? 0);
+    const httpsPort = await listen(httpsServer, options.httpsPort ?? 0);
+
+    const httpUrl = `http://${HOST}:${httpPort}`;
+    const started: SimulatorInfo = {
+      httpUrl,
+      httpsUrl: `https://localhost:${httpsPort}`,
+      caPath: certificates.caPath,
+      controlUrl: `${httpUrl}${CONTROL_PREFIX.slice(0, -1)}`,
+    };
+    info = started;
+
+    let stopped: Promise<void> | undefined;
+    return {
+      ...started,
+      control: simulatorCore,
+      tempDir,
+      stop: () => {
+        stopped ??= (async () => {
+          simulatorCore.stop();
+          await Promise.all(servers.map(close));
+          await rm(tempDir, { recursive: true, force: true });
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    core?.stop();
+    await Promise.all(servers.map(close));
+    await rm(tempDir, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+// Runs the simulator as a process: prints one JSON line with its addresses, then
+// serves until SIGINT or SIGTERM, and removes its temporary directory on the way out.
+//
+//   node --import tsx spec/support/simulator/main.ts [--http-port N] [--https-port N]
+
+import { parseArgs } from "node:util";
+
+import { startSimulator } from "./index.js";
+
+
+function portOption(value: string | undefined, name: string): number {
+  if (value === undefined) {
+    return 0;
+  }
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--${name} must be a port number, not '${value}'`);
+  }
+  return port;
+}
+
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      "http-port": { type: "string" },
+      "https-port": { type: "string" },
+    },
+  });
+  const simulator = await startSimulator({
+    httpPort: portOption(values["http-port"], "http-port"),
+    httpsPort: portOption(values["https-port"], "https-port"),
+  });
+  const { httpUrl, httpsUrl, caPath, controlUrl } = simulator;
+  process.stdout.write(`${JSON.stringify({ httpUrl, httpsUrl, caPath, controlUrl })}\n`);
+
+  const shutdown = (): void => {
+    simulator.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`simulator: failed to stop cleanly: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+
+main().catch((error: unknown) => {
+  process.stderr.write(`simulator: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
