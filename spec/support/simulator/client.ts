@@ -13,7 +13,7 @@ import type {
   JournalEntry,
   JournalFilter,
   SimulatorConfig,
-} from "./types.js";
+} from "./types.ts";
 import {
   decodeConfig,
   decodeCounters,
@@ -22,7 +22,7 @@ import {
   decodeIssuedToken,
   decodeJournal,
   type Decoded,
-} from "./wire.js";
+} from "./wire.ts";
 
 
 export class SimulatorClient implements AsyncSimulatorControl {

@@ -1,7 +1,7 @@
 // Fixed identities and secrets of a freshly started simulator. They are test values:
 // the GUIDs are made up and point at nothing real.
 
-import type { AppRegistration, ManagedIdentity, SimulatorConfig } from "./types.js";
+import type { AppRegistration, ManagedIdentity, SimulatorConfig } from "./types.ts";
 
 
 export const SIM_TENANT_ID = "5e1a0000-7e57-4000-8000-00000000a001";

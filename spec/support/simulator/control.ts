@@ -3,8 +3,8 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { jsonResponse, parseJson, readBody, type SimResponse } from "./http-util.js";
-import type { SimulatorControl, SimulatorInfo } from "./types.js";
+import { jsonResponse, parseJson, readBody, type SimResponse } from "./http-util.ts";
+import type { SimulatorControl, SimulatorInfo } from "./types.ts";
 import {
   decodeAccessTokenRequest,
   decodeConfigPatch,
@@ -12,7 +12,7 @@ import {
   decodeFederatedTokenRequest,
   isEndpointName,
   type Decoded,
-} from "./wire.js";
+} from "./wire.ts";
 
 
 export const CONTROL_PREFIX = "/_sim/";

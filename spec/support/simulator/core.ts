@@ -4,9 +4,9 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.js";
-import type { EndpointContext, EndpointDefinition } from "./endpoint.js";
-import { FaultStore } from "./faults.js";
+import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.ts";
+import type { EndpointContext, EndpointDefinition } from "./endpoint.ts";
+import { FaultStore } from "./faults.ts";
 import {
   firstValues,
   flattenHeaders,
@@ -15,10 +15,10 @@ import {
   sleep,
   type SimRequest,
   type SimResponse,
-} from "./http-util.js";
-import { Journal } from "./journal.js";
-import { createEndpoints } from "./registry.js";
-import { TokenService } from "./tokens.js";
+} from "./http-util.ts";
+import { Journal } from "./journal.ts";
+import { createEndpoints } from "./registry.ts";
+import { TokenService, type TokenKeys } from "./tokens.ts";
 import type {
   AccessTokenRequest,
   ConfigPatch,
@@ -34,8 +34,8 @@ import type {
   PortKind,
   SimulatorConfig,
   SimulatorControl,
-} from "./types.js";
-import { CONFIG_KEYS, decodeConfigPatch } from "./wire.js";
+} from "./types.ts";
+import { CONFIG_KEYS, decodeConfigPatch } from "./wire.ts";
 
 
 const DEFAULT_FEDERATED_LIFETIME_SECONDS = 3600;
@@ -113,10 +113,11 @@ export class SimulatorCore implements SimulatorControl {
 
   constructor(
     private readonly initialConfig: SimulatorConfig,
+    keys: TokenKeys,
     private readonly tempDir: string,
   ) {
     this.currentConfig = structuredClone(initialConfig);
-    this.tokens = new TokenService(() => this.currentConfig);
+    this.tokens = new TokenService(keys, () => this.currentConfig);
   }
 
   journal(filter?: JournalFilter): JournalEntry[] {

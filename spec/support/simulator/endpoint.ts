@@ -2,9 +2,9 @@
 // means writing one object of this shape and listing it in registry.ts: the server
 // then routes, journals, counts and injects faults for it without further changes.
 
-import type { SimRequest, SimResponse } from "./http-util.js";
-import type { AccessTokenClaims, IssuedAccessToken, TokenService } from "./tokens.js";
-import type { EndpointName, PortKind, SimulatorConfig } from "./types.js";
+import type { SimRequest, SimResponse } from "./http-util.ts";
+import type { AccessTokenClaims, IssuedAccessToken, TokenService } from "./tokens.ts";
+import type { EndpointName, PortKind, SimulatorConfig } from "./types.ts";
 
 
 export interface EndpointContext {

@@ -1,7 +1,7 @@
 // Faults queued by tests: each applies to its endpoint's next N requests, or to all
 // of them for a window of time, whichever ends first.
 
-import type { EndpointName, FaultRecord, FaultSpec } from "./types.js";
+import type { EndpointName, FaultRecord, FaultSpec } from "./types.ts";
 
 
 export class FaultStore {

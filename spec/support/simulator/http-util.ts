@@ -2,7 +2,7 @@
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
-import type { AuthRecord } from "./types.js";
+import type { AuthRecord } from "./types.ts";
 
 
 /** A request as endpoints see it: body already read, query and headers flattened. */

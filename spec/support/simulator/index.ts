@@ -8,14 +8,15 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { createTestCertificates } from "./certs.js";
-import { DEFAULT_CONFIG } from "./constants.js";
-import { CONTROL_PREFIX, serveControl } from "./control.js";
-import { patchedConfig, SimulatorCore } from "./core.js";
-import type { ConfigPatch, PortKind, SimulatorControl, SimulatorInfo } from "./types.js";
+import { createTestCertificates } from "./certs.ts";
+import { DEFAULT_CONFIG } from "./constants.ts";
+import { CONTROL_PREFIX, serveControl } from "./control.ts";
+import { patchedConfig, SimulatorCore } from "./core.ts";
+import { createTokenKeys } from "./tokens.ts";
+import type { ConfigPatch, PortKind, SimulatorControl, SimulatorInfo } from "./types.ts";
 
-export * from "./constants.js";
-export * from "./types.js";
+export * from "./constants.ts";
+export * from "./types.ts";
 
 
 export interface SimulatorOptions {
@@ -71,8 +72,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const servers: Server[] = [];
   let core: SimulatorCore | undefined;
   try {
-    const certificates = await createTestCertificates(tempDir);
-    const simulatorCore = new SimulatorCore(patchedConfig(DEFAULT_CONFIG, options.config ?? {}), tempDir);
+    const config = patchedConfig(DEFAULT_CONFIG, options.config ?? {});
+    const [certificates, keys] = await Promise.all([createTestCertificates(tempDir), createTokenKeys()]);
+    const simulatorCore = new SimulatorCore(config, keys, tempDir);
     core = simulatorCore;
     let info: SimulatorInfo | undefined;
 

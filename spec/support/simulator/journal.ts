@@ -1,8 +1,8 @@
 // What the simulator has seen: every request it answered (or dropped), and counts
 // of requests and of tokens issued per endpoint.
 
-import { emptyCounts } from "./wire.js";
-import type { Counters, EndpointName, JournalEntry, JournalFilter } from "./types.js";
+import { emptyCounts } from "./wire.ts";
+import type { Counters, EndpointName, JournalEntry, JournalFilter } from "./types.ts";
 
 
 export class Journal {

@@ -1,9 +1,10 @@
 // RS256 JSON Web Tokens with node:crypto: signing, signature checks and JWKS.
 
-import { createHash, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPair, sign, verify, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 
-import { isRecord } from "./http-util.js";
-import type { JsonObject } from "./types.js";
+import { isRecord } from "./http-util.ts";
+import type { JsonObject } from "./types.ts";
 
 
 export interface SigningKey {
@@ -41,8 +42,12 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
 }
 
 
-export function createSigningKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const generateRsaKeyPair = promisify(generateKeyPair);
+
+
+/** Generated off the main thread: an RSA key takes a noticeable part of a second. */
+export async function createSigningKey(): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateRsaKeyPair("rsa", { modulusLength: 2048 });
   const der = publicKey.export({ type: "spki", format: "der" });
   const kid = createHash("sha256").update(der).digest("base64url").slice(0, 27);
   return { kid, privateKey, publicKey };

@@ -5,7 +5,7 @@
 
 import { parseArgs } from "node:util";
 
-import { startSimulator } from "./index.js";
+import { startSimulator, type Simulator } from "./index.ts";
 
 
 function portOption(value: string | undefined, name: string): number {
@@ -20,6 +20,17 @@ function portOption(value: string | undefined, name: string): number {
 }
 
 
+function stopAndExit(simulator: Simulator): void {
+  simulator.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`simulator: failed to stop cleanly: ${String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -27,24 +38,29 @@ async function main(): Promise<void> {
       "https-port": { type: "string" },
     },
   });
-  const simulator = await startSimulator({
-    httpPort: portOption(values["http-port"], "http-port"),
-    httpsPort: portOption(values["https-port"], "https-port"),
-  });
-  const { httpUrl, httpsUrl, caPath, controlUrl } = simulator;
-  process.stdout.write(`${JSON.stringify({ httpUrl, httpsUrl, caPath, controlUrl })}\n`);
+  const httpPort = portOption(values["http-port"], "http-port");
+  const httpsPort = portOption(values["https-port"], "https-port");
 
+  // Handlers go in before anything else, so that a signal during start-up still
+  // ends in a clean stop rather than a left-over temporary directory.
+  let simulator: Simulator | undefined;
+  let stopRequested = false;
   const shutdown = (): void => {
-    simulator.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`simulator: failed to stop cleanly: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
+    stopRequested = true;
+    if (simulator !== undefined) {
+      stopAndExit(simulator);
+    }
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
+
+  simulator = await startSimulator({ httpPort, httpsPort });
+  if (stopRequested) {
+    stopAndExit(simulator);
+    return;
+  }
+  const { httpUrl, httpsUrl, caPath, controlUrl } = simulator;
+  process.stdout.write(`${JSON.stringify({ httpUrl, httpsUrl, caPath, controlUrl })}\n`);
 }
 
 

@@ -3,8 +3,8 @@
 
 import { randomBytes } from "node:crypto";
 
-import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.js";
-import { nowSeconds } from "./http-util.js";
+import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.ts";
+import { nowSeconds } from "./http-util.ts";
 import {
   audiences,
   checkLifetime,
@@ -12,8 +12,8 @@ import {
   decodeAndVerifyJwt,
   signJwt,
   type SigningKey,
-} from "./jwt.js";
-import type { AppRegistration, IssuedToken, JsonObject, SimulatorConfig } from "./types.js";
+} from "./jwt.ts";
+import type { AppRegistration, IssuedToken, JsonObject, SimulatorConfig } from "./types.ts";
 
 
 export interface AccessTokenClaims {
@@ -53,7 +53,21 @@ export interface FederatedTokenClaims {
 }
 
 
+export interface TokenKeys {
+  /** Signs access tokens, as Entra does. */
+  entraKey: SigningKey;
+  /** Signs federated assertions, as the cluster's OIDC issuer does. */
+  oidcKey: SigningKey;
+}
+
+
 const STS_ISSUER_PREFIX = "https://sts.windows.net/";
+
+
+export async function createTokenKeys(): Promise<TokenKeys> {
+  const [entraKey, oidcKey] = await Promise.all([createSigningKey(), createSigningKey()]);
+  return { entraKey, oidcKey };
+}
 
 
 function optionalString(value: unknown): string | undefined {
@@ -62,10 +76,16 @@ function optionalString(value: unknown): string | undefined {
 
 
 export class TokenService {
-  readonly entraKey: SigningKey = createSigningKey();
-  readonly oidcKey: SigningKey = createSigningKey();
+  readonly entraKey: SigningKey;
+  readonly oidcKey: SigningKey;
 
-  constructor(private readonly currentConfig: () => SimulatorConfig) {}
+  constructor(
+    keys: TokenKeys,
+    private readonly currentConfig: () => SimulatorConfig,
+  ) {
+    this.entraKey = keys.entraKey;
+    this.oidcKey = keys.oidcKey;
+  }
 
   issueAccessToken(request: AccessTokenClaims): IssuedAccessToken {
     const lifetime = request.lifetimeSeconds ?? this.currentConfig().tokenLifetimeSeconds;

@@ -18,8 +18,8 @@ import type {
   ManagedIdentity,
   PortKind,
   SimulatorConfig,
-} from "./types.js";
-import { ENDPOINT_NAMES } from "./types.js";
+} from "./types.ts";
+import { ENDPOINT_NAMES } from "./types.ts";
 
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -1,14 +1,14 @@
 // App Service, Functions and Container Apps identity endpoint (api-version 2019-08-01).
 
-import type { EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
+import type { EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
 import {
   appServiceError,
   chooseIdentity,
   issueIdentityToken,
   TRUNCATED_TOKEN_BODY,
   type SelectorParams,
-} from "./managed-identity.js";
+} from "./managed-identity.ts";
 
 
 const API_VERSION = "2019-08-01";

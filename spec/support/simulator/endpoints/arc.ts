@@ -6,8 +6,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-import { statusWord, type EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
+import { statusWord, type EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
 import {
   chooseIdentity,
   imdsTokenBody,
@@ -16,7 +16,7 @@ import {
   oauthError,
   TRUNCATED_TOKEN_BODY,
   type SelectorParams,
-} from "./managed-identity.js";
+} from "./managed-identity.ts";
 
 
 const PATHS = new Set(["/arc/metadata/identity/oauth2/token", "/arc/metadata/identity/oauth2/token/"]);

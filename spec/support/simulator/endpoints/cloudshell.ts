@@ -2,15 +2,15 @@
 // Cloud Shell serves the signed-in user's token; the simulator answers with the
 // system-assigned identity, in IMDS's string-valued shape.
 
-import { statusWord, type EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
+import { statusWord, type EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
 import {
   imdsTokenBody,
   isMetadataRequest,
   issueIdentityToken,
   oauthError,
   TRUNCATED_TOKEN_BODY,
-} from "./managed-identity.js";
+} from "./managed-identity.ts";
 
 
 const USER_ASSIGNED_FIELDS = ["client_id", "object_id", "msi_res_id", "mi_res_id"];

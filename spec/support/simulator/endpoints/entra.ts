@@ -3,10 +3,10 @@
 
 import { randomUUID } from "node:crypto";
 
-import { JWT_BEARER_ASSERTION_TYPE } from "../constants.js";
-import { statusWord, type EndpointDefinition } from "../endpoint.js";
-import { jsonResponse, type SimResponse } from "../http-util.js";
-import type { AppRegistration, SimulatorConfig } from "../types.js";
+import { JWT_BEARER_ASSERTION_TYPE } from "../constants.ts";
+import { statusWord, type EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse, type SimResponse } from "../http-util.ts";
+import type { AppRegistration, SimulatorConfig } from "../types.ts";
 
 
 const TOKEN_PATH = /^\/([^/]+)\/oauth2\/v2\.0\/token\/?$/;

@@ -1,7 +1,7 @@
 // Azure Instance Metadata Service, managed identity token route (VM, VMSS, AKS node).
 
-import { statusWord, type EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
+import { statusWord, type EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
 import {
   chooseIdentity,
   imdsTokenBody,
@@ -10,7 +10,7 @@ import {
   oauthError,
   TRUNCATED_TOKEN_BODY,
   type SelectorParams,
-} from "./managed-identity.js";
+} from "./managed-identity.ts";
 
 
 // The SDKs add the trailing slash when AZURE_POD_IDENTITY_AUTHORITY_HOST is set.

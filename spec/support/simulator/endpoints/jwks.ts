@@ -1,9 +1,9 @@
 // Entra's signing keys, so that a caller can check the tokens the simulator issues.
 
-import { statusWord, type EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
-import { publicJwk } from "../jwt.js";
-import { entraError, knownTenant, unknownTenant } from "./entra.js";
+import { statusWord, type EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
+import { publicJwk } from "../jwt.ts";
+import { entraError, knownTenant, unknownTenant } from "./entra.ts";
 
 
 const KEYS_PATH = /^\/([^/]+)\/discovery\/(?:v2\.0\/)?keys\/?$/;

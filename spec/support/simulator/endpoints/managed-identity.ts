@@ -4,10 +4,10 @@
 
 import { randomUUID } from "node:crypto";
 
-import { jsonResponse, type SimRequest, type SimResponse } from "../http-util.js";
-import type { EndpointContext } from "../endpoint.js";
-import type { IssuedAccessToken } from "../tokens.js";
-import type { ManagedIdentity } from "../types.js";
+import { jsonResponse, type SimRequest, type SimResponse } from "../http-util.ts";
+import type { EndpointContext } from "../endpoint.ts";
+import type { IssuedAccessToken } from "../tokens.ts";
+import type { ManagedIdentity } from "../types.ts";
 
 
 export type IdentityField = "clientId" | "objectId" | "resourceId";

@@ -2,15 +2,15 @@
 // (api-version 2017-09-01, `secret` header, `clientid=`), whose `expires_on` is a
 // date string rather than epoch seconds.
 
-import type { EndpointDefinition } from "../endpoint.js";
-import { jsonResponse } from "../http-util.js";
+import type { EndpointDefinition } from "../endpoint.ts";
+import { jsonResponse } from "../http-util.ts";
 import {
   appServiceError,
   chooseIdentity,
   issueIdentityToken,
   TRUNCATED_TOKEN_BODY,
   type SelectorParams,
-} from "./managed-identity.js";
+} from "./managed-identity.ts";
 
 
 const API_VERSION = "2017-09-01";

@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 
-import type { EndpointContext, EndpointDefinition } from "../endpoint.js";
+import type { EndpointContext, EndpointDefinition } from "../endpoint.ts";
 import {
   isRecord,
   jsonResponse,
@@ -13,8 +13,8 @@ import {
   sleep,
   type SimRequest,
   type SimResponse,
-} from "../http-util.js";
-import type { AuthRecord, JsonObject } from "../types.js";
+} from "../http-util.ts";
+import type { AuthRecord, JsonObject } from "../types.ts";
 
 
 type Operation = "chat/completions" | "completions" | "embeddings";
