@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { createPublicKey, verify } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { checkServerIdentity, connect } from "node:tls";
 
 import {
   COGNITIVE_SERVICES_RESOURCE,
@@ -19,7 +22,7 @@ const SCOPE = `${COGNITIVE_SERVICES_RESOURCE}/.default`;
 let simulator: Simulator;
 
 before(async () => {
-  simulator = await startSimulator();
+  simulator = await startSimulator({ certificateHosts: ["sim-host.test", "10.9.8.7"] });
 });
 
 after(async () => {
@@ -70,6 +73,25 @@ function assertEntraError(answer: Answer, status: number, error: string, code: n
 }
 
 
+/** A TLS handshake to 127.0.0.1 that checks the certificate against `servername`. */
+function handshake(port: number, servername: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: "127.0.0.1",
+      port,
+      ca: readFileSync(simulator.caPath),
+      servername: isIP(servername) === 0 ? servername : undefined,
+      checkServerIdentity: (_host, certificate) => checkServerIdentity(servername, certificate),
+    });
+    socket.once("secureConnect", () => {
+      socket.end();
+      resolve();
+    });
+    socket.once("error", reject);
+  });
+}
+
+
 function workloadAssertion(overrides: { lifetimeSeconds?: number; subject?: string; audience?: string } = {}): string {
   return simulator.control.federatedToken({
     clientId: SIM_WORKLOAD_APP.clientId,
@@ -87,6 +109,14 @@ describe("Entra token endpoint", () => {
       assert.equal(answer.status, 200);
     }
     await assert.rejects(call(`${simulator.httpsUrl}/${SIM_TENANT_ID}/discovery/v2.0/keys`), /self-signed|unable to verify|certificate/i);
+  });
+
+  it("adds the names it was asked for to the certificate, and no others", async () => {
+    const port = Number(new URL(simulator.httpsUrl).port);
+    for (const servername of ["sim-host.test", "10.9.8.7"]) {
+      await handshake(port, servername);
+    }
+    await assert.rejects(handshake(port, "other-host.test"), /altnames/i);
   });
 
   it("issues a token for a client secret, with numbers for lifetimes", async () => {

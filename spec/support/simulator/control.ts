@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { jsonResponse, parseJson, readBody, type SimResponse } from "./http-util.ts";
-import type { SimulatorControl, SimulatorInfo } from "./types.ts";
+import type { SimulatorControl } from "./types.ts";
 import {
   decodeAccessTokenRequest,
   decodeConfigPatch,
@@ -54,7 +54,6 @@ function withBody<T>(
 
 function route(
   control: SimulatorControl,
-  info: SimulatorInfo,
   method: string,
   path: string,
   params: URLSearchParams,
@@ -99,8 +98,6 @@ function route(
     case "POST reset":
       control.reset();
       return NO_CONTENT;
-    case "GET info":
-      return jsonResponse(200, info);
     default:
       return jsonResponse(404, { error: `no control operation ${operation}` });
   }
@@ -109,13 +106,12 @@ function route(
 
 export async function serveControl(
   control: SimulatorControl,
-  info: SimulatorInfo,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
   const url = new URL(request.url ?? "/", "http://simulator.invalid");
   const body = await readBody(request);
-  const answer = route(control, info, request.method ?? "GET", url.pathname, url.searchParams, body);
+  const answer = route(control, request.method ?? "GET", url.pathname, url.searchParams, body);
   response.writeHead(answer.status, answer.headers);
   response.end(answer.body ?? "");
 }

@@ -23,6 +23,11 @@ export interface SimulatorOptions {
   /** 0 (the default) picks a free port. */
   httpPort?: number;
   httpsPort?: number;
+  /**
+   * Names or addresses the HTTPS certificate is valid for besides localhost and
+   * 127.0.0.1, such as the name under which a container reaches this host.
+   */
+  certificateHosts?: string[];
   /** Changes to the defaults; `reset()` returns to the defaults with these applied. */
   config?: ConfigPatch;
 }
@@ -68,22 +73,26 @@ function close(server: Server): Promise<void> {
 
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const config = patchedConfig(DEFAULT_CONFIG, options.config ?? {});
   const tempDir = await mkdtemp(join(tmpdir(), "ai-proxy-azure-sim-"));
   const servers: Server[] = [];
   let core: SimulatorCore | undefined;
-  try {
-    const config = patchedConfig(DEFAULT_CONFIG, options.config ?? {});
-    const [certificates, keys] = await Promise.all([createTestCertificates(tempDir), createTokenKeys()]);
-    const simulatorCore = new SimulatorCore(config, keys, tempDir);
-    core = simulatorCore;
-    let info: SimulatorInfo | undefined;
+  const shutDown = async (): Promise<void> => {
+    core?.stop();
+    await Promise.all(servers.map(close));
+    await rm(tempDir, { recursive: true, force: true });
+  };
 
+  try {
+    const [certificates, keys] = await Promise.all([
+      createTestCertificates(tempDir, options.certificateHosts),
+      createTokenKeys(),
+    ]);
+    const running = new SimulatorCore(config, keys, tempDir);
+    core = running;
     const handler = (port: PortKind) => (request: IncomingMessage, response: ServerResponse): void => {
       const isControl = port === "http" && (request.url ?? "").startsWith(CONTROL_PREFIX);
-      const work =
-        isControl && info !== undefined
-          ? serveControl(simulatorCore, info, request, response)
-          : simulatorCore.serve(port, request, response);
+      const work = isControl ? serveControl(running, request, response) : running.serve(port, request, response);
       work.catch((error: unknown) => {
         const detail = error instanceof Error ? error.message : String(error);
         process.stderr.write(`simulator: failed to answer ${request.method} ${request.url}: ${detail}\n`);
@@ -102,32 +111,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const httpsPort = await listen(httpsServer, options.httpsPort ?? 0);
 
     const httpUrl = `http://${HOST}:${httpPort}`;
-    const started: SimulatorInfo = {
+    let stopped: Promise<void> | undefined;
+    return {
       httpUrl,
       httpsUrl: `https://localhost:${httpsPort}`,
       caPath: certificates.caPath,
       controlUrl: `${httpUrl}${CONTROL_PREFIX.slice(0, -1)}`,
-    };
-    info = started;
-
-    let stopped: Promise<void> | undefined;
-    return {
-      ...started,
-      control: simulatorCore,
+      control: running,
       tempDir,
       stop: () => {
-        stopped ??= (async () => {
-          simulatorCore.stop();
-          await Promise.all(servers.map(close));
-          await rm(tempDir, { recursive: true, force: true });
-        })();
+        stopped ??= shutDown();
         return stopped;
       },
     };
   } catch (error) {
-    core?.stop();
-    await Promise.all(servers.map(close));
-    await rm(tempDir, { recursive: true, force: true });
+    await shutDown();
     throw error;
   }
 }

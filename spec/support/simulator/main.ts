@@ -2,6 +2,7 @@
 // serves until SIGINT or SIGTERM, and removes its temporary directory on the way out.
 //
 //   node --import tsx spec/support/simulator/main.ts [--http-port N] [--https-port N]
+//     [--cert-host NAME]...   (more names for the HTTPS certificate, repeatable)
 
 import { parseArgs } from "node:util";
 
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     options: {
       "http-port": { type: "string" },
       "https-port": { type: "string" },
+      "cert-host": { type: "string", multiple: true },
     },
   });
   const httpPort = portOption(values["http-port"], "http-port");
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
 
-  simulator = await startSimulator({ httpPort, httpsPort });
+  simulator = await startSimulator({ httpPort, httpsPort, certificateHosts: values["cert-host"] });
   if (stopRequested) {
     stopAndExit(simulator);
     return;
