@@ -43,10 +43,19 @@ function operationOf(text: string): Operation {
 }
 
 
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+
 function parseRoute(path: string): Route | undefined {
   const deploymentMatch = DEPLOYMENT_ROUTE.exec(path);
   if (deploymentMatch !== null) {
-    return { deployment: decodeURIComponent(deploymentMatch[1]), operation: operationOf(deploymentMatch[2]) };
+    return { deployment: decodePathSegment(deploymentMatch[1]), operation: operationOf(deploymentMatch[2]) };
   }
   const v1Match = V1_ROUTE.exec(path);
   return v1Match === null ? undefined : { operation: operationOf(v1Match[1]) };
@@ -63,22 +72,20 @@ function azureHeaders(): Record<string, string> {
 }
 
 
+function answerJson(status: number, value: unknown, auth?: AuthRecord): SimResponse {
+  return { ...jsonResponse(status, value, azureHeaders()), auth };
+}
+
+
 /** Azure's own error shape: `{"error":{"code","message"}}`. */
 function azureError(status: number, code: string, message: string, auth?: AuthRecord): SimResponse {
-  return { ...jsonResponse(status, { error: { code, message } }, azureHeaders()), auth };
+  return answerJson(status, { error: { code, message } }, auth);
 }
 
 
 /** OpenAI's request error shape, which Azure OpenAI passes through for bad bodies. */
 function invalidRequest(message: string, param: string | null, auth: AuthRecord): SimResponse {
-  return {
-    ...jsonResponse(
-      400,
-      { error: { message, type: "invalid_request_error", param, code: null } },
-      azureHeaders(),
-    ),
-    auth,
-  };
+  return answerJson(400, { error: { message, type: "invalid_request_error", param, code: null } }, auth);
 }
 
 
@@ -184,12 +191,26 @@ async function* eventStream(
 }
 
 
-function streamResponse(
-  chunks: readonly JsonObject[],
-  trailer: readonly JsonObject[],
+/**
+ * The answer as server-sent events: one chunk per piece of `text`, a closing chunk
+ * (`chunkOf(undefined)`), and the usage chunk when the caller asked for it, as
+ * OpenAI sends them. Every other chunk then carries `"usage": null`.
+ */
+function streamAnswer(
+  request: Record<string, unknown>,
+  text: string,
+  chunkOf: (piece: string | undefined, index: number) => JsonObject,
+  usageChunk: JsonObject,
   context: EndpointContext,
   auth: AuthRecord,
 ): SimResponse {
+  const includeUsage = isRecord(request.stream_options) && request.stream_options.include_usage === true;
+  const withUsage = (chunk: JsonObject): JsonObject => (includeUsage ? { ...chunk, usage: null } : chunk);
+  const chunks = splitInto(text, context.config.streamChunks).map((piece, index) => withUsage(chunkOf(piece, index)));
+  const trailer = [withUsage(chunkOf(undefined, chunks.length))];
+  if (includeUsage) {
+    trailer.push(usageChunk);
+  }
   return {
     status: 200,
     headers: {
@@ -223,40 +244,21 @@ function chat(
   const base = { id, created, model };
 
   if (body.stream !== true) {
-    return {
-      ...jsonResponse(
-        200,
-        {
-          ...base,
-          object: "chat.completion",
-          choices: [
-            { index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" },
-          ],
-          usage: { ...usage },
-        },
-        azureHeaders(),
-      ),
+    const message = { role: "assistant", content: answer };
+    return answerJson(
+      200,
+      { ...base, object: "chat.completion", choices: [{ index: 0, message, finish_reason: "stop" }], usage: { ...usage } },
       auth,
-    };
+    );
   }
-
-  const includeUsage = isRecord(body.stream_options) && body.stream_options.include_usage === true;
-  const usageField: JsonObject = includeUsage ? { usage: null } : {};
-  const chunk = (delta: JsonObject, finishReason: string | null): JsonObject => ({
-    ...base,
-    object: "chat.completion.chunk",
-    choices: [{ index: 0, delta, finish_reason: finishReason }],
-    ...usageField,
-  });
-  const pieces = splitInto(answer, context.config.streamChunks);
-  const chunks = pieces.map((piece, index) =>
-    chunk(index === 0 ? { role: "assistant", content: piece } : { content: piece }, null),
-  );
-  const trailer = [chunk({}, "stop")];
-  if (includeUsage) {
-    trailer.push({ ...base, object: "chat.completion.chunk", choices: [], usage: { ...usage } });
-  }
-  return streamResponse(chunks, trailer, context, auth);
+  const chunkOf = (piece: string | undefined, index: number): JsonObject => {
+    const delta: JsonObject =
+      piece === undefined ? {} : index === 0 ? { role: "assistant", content: piece } : { content: piece };
+    const finishReason = piece === undefined ? "stop" : null;
+    return { ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finishReason }] };
+  };
+  const usageChunk = { ...base, object: "chat.completion.chunk", choices: [], usage: { ...usage } };
+  return streamAnswer(body, answer, chunkOf, usageChunk, context, auth);
 }
 
 
@@ -281,22 +283,11 @@ function completion(
   });
 
   if (body.stream !== true) {
-    return {
-      ...jsonResponse(200, { ...base, choices: [choice(answer, "stop")], usage: { ...usage } }, azureHeaders()),
-      auth,
-    };
+    return answerJson(200, { ...base, choices: [choice(answer, "stop")], usage: { ...usage } }, auth);
   }
-
-  const includeUsage = isRecord(body.stream_options) && body.stream_options.include_usage === true;
-  const usageField: JsonObject = includeUsage ? { usage: null } : {};
-  const chunks = splitInto(answer, context.config.streamChunks).map(
-    (piece): JsonObject => ({ ...base, choices: [choice(piece, null)], ...usageField }),
-  );
-  const trailer: JsonObject[] = [{ ...base, choices: [choice("", "stop")], ...usageField }];
-  if (includeUsage) {
-    trailer.push({ ...base, choices: [], usage: { ...usage } });
-  }
-  return streamResponse(chunks, trailer, context, auth);
+  const chunkOf = (piece: string | undefined): JsonObject =>
+    ({ ...base, choices: [piece === undefined ? choice("", "stop") : choice(piece, null)] });
+  return streamAnswer(body, answer, chunkOf, { ...base, choices: [], usage: { ...usage } }, context, auth);
 }
 
 
@@ -330,14 +321,8 @@ function embeddings(
     (total, item) => total + (typeof item === "string" ? countTokens(item) : Array.isArray(item) ? item.length : 1),
     0,
   );
-  return {
-    ...jsonResponse(
-      200,
-      { object: "list", data, model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } },
-      azureHeaders(),
-    ),
-    auth,
-  };
+  const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
+  return answerJson(200, { object: "list", data, model, usage }, auth);
 }
 
 
