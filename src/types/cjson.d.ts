@@ -7,11 +7,12 @@ declare type JsonObject = LuaTable<string, JsonValue>;
 declare type JsonArray = LuaTable<number, JsonValue>;
 
 declare module "cjson.safe" {
-  function encode(value: unknown): LuaMultiReturn<[string] | [undefined, string]>;
-  function decode(text: string): LuaMultiReturn<[JsonValue] | [undefined, string]>;
+  // An export list below makes every other name private unless it says export.
+  export function encode(value: unknown): LuaMultiReturn<[string] | [undefined, string]>;
+  export function decode(text: string): LuaMultiReturn<[JsonValue] | [undefined, string]>;
   /** Marks a table so that it encodes as a JSON array even when empty. */
-  const array_mt: LuaMetatable<LuaTable>;
-  const empty_array: JsonArray;
+  export const array_mt: LuaMetatable<LuaTable>;
+  export const empty_array: JsonArray;
   const null_: NgxNull;
   export { null_ as null };
 }

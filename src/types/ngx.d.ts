@@ -60,6 +60,8 @@ declare interface NgxTcpSocket {
   ): LuaMultiReturn<[string] | [undefined, string, string | undefined]>;
   /** Up to max bytes, as soon as any arrive. */
   receiveany(this: NgxTcpSocket, max: number): LuaMultiReturn<[string] | [undefined, string]>;
+  /** One timeout, in milliseconds, for the operations that follow (connect, handshake, send, receive). */
+  settimeout(this: NgxTcpSocket, timeout_ms: number): void;
   settimeouts(this: NgxTcpSocket, connect_ms: number, send_ms: number, read_ms: number): void;
   setkeepalive(this: NgxTcpSocket, idle_ms?: number, pool_size?: number): LuaMultiReturn<[1] | [undefined, string]>;
   getreusedtimes(this: NgxTcpSocket): LuaMultiReturn<[number] | [undefined, string]>;
@@ -99,6 +101,8 @@ declare namespace ngx {
   function decode_args(query: string, max_args?: number): LuaTable<string, string | boolean | string[]>;
   function escape_uri(value: string, type?: 0 | 2): string;
   function unescape_uri(value: string): string;
+  /** The MD5 digest of value, as 32 lower-case hex digits. */
+  function md5(value: string): string;
   function encode_base64(value: string, no_padding?: boolean): string;
   function decode_base64(value: string): string | undefined;
 

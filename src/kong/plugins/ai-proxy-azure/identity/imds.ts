@@ -1,0 +1,212 @@
+// Managed identity through the Azure Instance Metadata Service (VMs, scale
+// sets, AKS nodes, container instances), or through a pod identity agent that
+// stands in for it at AZURE_POD_IDENTITY_AUTHORITY_HOST.
+//
+// Based on Microsoft's "How to use managed identities on a VM to acquire an
+// access token" (api-version 2018-02-01).
+
+import * as http from "../http";
+import { parse_url } from "../url";
+import {
+  decode_object,
+  first_line,
+  host_of,
+  integer_field,
+  is_bearer_token,
+  is_connect_failure,
+  is_timeout,
+  is_transient_status,
+  safe_code,
+  string_field,
+  token_error,
+} from "./common";
+import type { Token, TokenError, TokenSource } from "./types";
+
+
+const SOURCE = "managed identity (IMDS)";
+
+const DEFAULT_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+const TOKEN_PATH = "/metadata/identity/oauth2/token";
+
+const API_VERSION = "2018-02-01";
+
+// IMDS is a link-local address: when it does not accept a connection within
+// this time, there is none.
+const CONNECT_TIMEOUT_MS = 2000;
+
+
+/**
+ * The token URL without its query. With a pod identity host the Azure SDK
+ * lower-cases the URL and ends the path with "/"; so does this, so that both
+ * send the same request. A trailing "/" on the variable is dropped first (the
+ * SDK would send "//metadata").
+ */
+export function imds_endpoint(pod_identity_host: string | undefined): LuaMultiReturn<[string] | [undefined, string]> {
+  if (pod_identity_host === undefined) {
+    return $multi(DEFAULT_ENDPOINT);
+  }
+  const [base] = string.gsub(string.lower(pod_identity_host), "/+$", "");
+  const endpoint = `${base}${TOKEN_PATH}/`;
+  const [target, err] = parse_url(endpoint);
+  if (target === undefined) {
+    return $multi(undefined, `failed to use AZURE_POD_IDENTITY_AUTHORITY_HOST: ${err}`);
+  }
+  if (target.query !== "") {
+    return $multi(undefined, "failed to use AZURE_POD_IDENTITY_AUTHORITY_HOST: it has a query");
+  }
+  return $multi(endpoint);
+}
+
+
+/** The token request; client_id selects a user-assigned identity. */
+export function build_imds_request(
+  endpoint: string,
+  resource: string,
+  client_id: string | undefined,
+  timeout_ms: number,
+): http.HttpRequest {
+  const query: Array<[string, string]> = [
+    ["api-version", API_VERSION],
+    ["resource", resource],
+  ];
+  if (client_id !== undefined) {
+    query.push(["client_id", client_id]);
+  }
+  return {
+    method: "GET",
+    url: `${endpoint}?${http.encode_fields(query)}`,
+    headers: { Metadata: "true" },
+    timeout_ms,
+    connect_timeout_ms: math.min(CONNECT_TIMEOUT_MS, timeout_ms),
+  };
+}
+
+
+function imds_error(
+  kind: TokenError["kind"],
+  message: string,
+  detail: string,
+  response?: http.HttpResponse,
+  code?: string,
+): TokenError {
+  return token_error(kind, SOURCE, message, detail, response, code);
+}
+
+
+function describe_identity(client_id: string | undefined): string {
+  return client_id === undefined ? "system-assigned identity" : `user-assigned identity ${client_id}`;
+}
+
+
+/** A failure to talk to IMDS at all: no endpoint here, or one too slow to answer. */
+export function imds_transport_error(reason: string, endpoint_host: string): TokenError {
+  const detail = `IMDS at ${endpoint_host}: ${reason}`;
+  if (is_connect_failure(reason)) {
+    const message = `${SOURCE} is unavailable: its endpoint cannot be reached from this host`;
+    return imds_error("unavailable", message, detail);
+  }
+  if (is_timeout(reason)) {
+    return imds_error("transient", `${SOURCE} did not answer in time`, detail);
+  }
+  return imds_error("transient", `${SOURCE} gave no usable answer`, detail);
+}
+
+
+/**
+ * A token from an IMDS answer, or the error it describes. IMDS sends every
+ * value as a string; expires_on (epoch seconds) is preferred, expires_in is
+ * the fallback when expires_on is missing or already past.
+ */
+export function read_imds_response(
+  response: http.HttpResponse,
+  now: number,
+  client_id: string | undefined,
+  endpoint_host: string,
+): LuaMultiReturn<[Token] | [undefined, TokenError]> {
+  const answer = decode_object(response.body);
+  const code = safe_code(answer === undefined ? undefined : string_field(answer, "error"));
+  const description = answer === undefined ? undefined : string_field(answer, "error_description");
+  const detail =
+    `IMDS at ${endpoint_host} answered ${response.status} for the ${describe_identity(client_id)}` +
+    (code === undefined ? "" : `: ${code}`) +
+    (description === undefined ? "" : ` (${first_line(description)})`);
+
+  if (response.status === 200) {
+    const unreadable = `${SOURCE} sent a token response that could not be read`;
+    const access_token = answer === undefined ? undefined : string_field(answer, "access_token");
+    if (answer === undefined || !is_bearer_token(access_token)) {
+      return $multi(undefined, imds_error("transient", unreadable, `${detail}: no usable access_token`, response));
+    }
+    const expires_on = integer_field(answer, "expires_on");
+    const expires_in = integer_field(answer, "expires_in");
+    let expires_at: number | undefined;
+    if (expires_on !== undefined && expires_on > now) {
+      expires_at = expires_on;
+    } else if (expires_in !== undefined && expires_in > 0) {
+      expires_at = now + expires_in;
+    }
+    if (expires_at === undefined) {
+      const reason = `${detail}: no usable expires_on or expires_in`;
+      return $multi(undefined, imds_error("transient", unreadable, reason, response));
+    }
+    return $multi({ access_token, expires_at });
+  }
+
+  if (
+    response.status === 400 &&
+    description !== undefined &&
+    string.find(string.lower(description), "identity not found", 1, true)[0] !== undefined
+  ) {
+    const message =
+      client_id === undefined
+        ? `${SOURCE} is unavailable: no managed identity is assigned to this host`
+        : `${SOURCE} is unavailable: the user-assigned identity ${client_id} is not assigned to this host`;
+    return $multi(undefined, imds_error("unavailable", message, detail, response, code));
+  }
+
+  // 404 and 410 come while IMDS is being updated; it answers again within 70 s.
+  if (response.status === 404 || response.status === 410 || is_transient_status(response.status)) {
+    const message = `${SOURCE} cannot issue a token right now (HTTP ${response.status})`;
+    return $multi(undefined, imds_error("transient", message, detail, response, code));
+  }
+
+  if (response.status >= 400) {
+    const message = `${SOURCE} refused the token request (${code ?? `HTTP ${response.status}`})`;
+    return $multi(undefined, imds_error("refused", message, detail, response, code));
+  }
+
+  const message = `${SOURCE} sent an unexpected answer (HTTP ${response.status})`;
+  return $multi(undefined, imds_error("transient", message, detail, response));
+}
+
+
+/** A token source for the host's system-assigned identity, or the user-assigned client_id. */
+export function imds_source(
+  endpoint: string,
+  resource: string,
+  client_id: string | undefined,
+  timeout_ms: number,
+): LuaMultiReturn<[TokenSource] | [undefined, string]> {
+  const [target, err] = parse_url(endpoint);
+  if (target === undefined) {
+    return $multi(undefined, err);
+  }
+  const endpoint_host = host_of(target);
+  const identity = client_id ?? "system-assigned";
+
+  return $multi({
+    kind: "imds",
+    label: SOURCE,
+    cache_key: `imds|${endpoint_host}${target.path}|${identity}|${resource}`,
+    identity,
+    endpoint_host,
+    fetch: (): LuaMultiReturn<[Token] | [undefined, TokenError]> => {
+      const [response, reason] = http.request(build_imds_request(endpoint, resource, client_id, timeout_ms));
+      if (response === undefined) {
+        return $multi(undefined, imds_transport_error(reason, endpoint_host));
+      }
+      return read_imds_response(response, ngx.time(), client_id, endpoint_host);
+    },
+  });
+}
