@@ -7,6 +7,10 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 
+import { isRecord } from "../support/simulator/http-util.ts";
+
+export { isRecord };
+
 
 export interface Answer {
   status: number;
@@ -58,11 +62,6 @@ export async function call(url: string, options: CallOptions = {}): Promise<Answ
   const response = await open(url, options);
   const body = await readAll(response);
   return { status: response.statusCode ?? 0, headers: response.headers, body };
-}
-
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 

@@ -14,6 +14,7 @@ import type {
   JournalFilter,
   SimulatorConfig,
 } from "./types.ts";
+import { parseJson } from "./http-util.ts";
 import {
   decodeConfig,
   decodeCounters,
@@ -80,14 +81,11 @@ export class SimulatorClient implements AsyncSimulatorControl {
     body: object | undefined,
     decode: (value: unknown) => Decoded<T>,
   ): Promise<T> {
-    const text = await this.send(method, operation, body);
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
+    const parsed = parseJson(await this.send(method, operation, body));
+    if (!parsed.ok) {
       throw new Error(`simulator control ${method} ${operation} answered with non-JSON`);
     }
-    const decoded = decode(value);
+    const decoded = decode(parsed.value);
     if (!decoded.ok) {
       throw new Error(`simulator control ${method} ${operation} answered unexpectedly: ${decoded.error}`);
     }

@@ -1,6 +1,7 @@
 // Checks JSON met on the control API, in both directions: request bodies the
 // simulator receives and answers the client receives. Pure code, no server.
 
+import { isRecord } from "./http-util.ts";
 import type {
   AccessTokenRequest,
   AppRegistration,
@@ -23,11 +24,6 @@ import { ENDPOINT_NAMES } from "./types.ts";
 
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
-
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 
 function arrayOf(value: unknown): unknown[] | undefined {
