@@ -195,6 +195,14 @@ describe("Azure OpenAI data plane: authentication", () => {
     });
   }
 
+  it("journals the identity a refused token names, and only what it names", async () => {
+    const token = forge(simulator.control.accessToken({}).token, { oid: undefined });
+    await post(path(), CHAT_BODY, bearer(token));
+    assert.deepEqual(lastAuth(), {
+      kind: "bearer", accepted: false, reason: "invalid signature", appid: SIM_SYSTEM_IDENTITY.clientId,
+    });
+  });
+
   it("refuses a token once the required audience changes", async () => {
     const token = simulator.control.accessToken({}).token;
     assert.equal((await post(path(), CHAT_BODY, bearer(token))).status, 200);

@@ -24,7 +24,8 @@ export interface Jwk {
 
 export type DecodedJwt =
   | { ok: true; header: Record<string, unknown>; claims: Record<string, unknown> }
-  | { ok: false; reason: string };
+  /** `claims` is there when the payload could be read: what the token claims, unproven. */
+  | { ok: false; reason: string; claims?: Record<string, unknown> };
 
 
 function encodeSegment(value: JsonObject): string {
@@ -78,16 +79,16 @@ export function decodeAndVerifyJwt(token: string, keys: readonly SigningKey[]): 
     return { ok: false, reason: "token header or payload is not JSON" };
   }
   if (header.alg !== "RS256") {
-    return { ok: false, reason: `unsupported algorithm ${String(header.alg)}` };
+    return { ok: false, reason: `unsupported algorithm ${String(header.alg)}`, claims };
   }
   const key = keys.find((candidate) => candidate.kid === header.kid);
   if (key === undefined) {
-    return { ok: false, reason: "unknown signing key" };
+    return { ok: false, reason: "unknown signing key", claims };
   }
   const signed = Buffer.from(`${headerSegment}.${payloadSegment}`);
   const signature = Buffer.from(signatureSegment, "base64url");
   if (!verify("sha256", signed, key.publicKey, signature)) {
-    return { ok: false, reason: "invalid signature" };
+    return { ok: false, reason: "invalid signature", claims };
   }
   return { ok: true, header, claims };
 }

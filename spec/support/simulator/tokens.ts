@@ -37,6 +37,7 @@ export interface IssuedAccessToken extends IssuedToken {
 
 export type AccessTokenCheck =
   | { accepted: true; oid?: string; appid?: string }
+  /** A refused token's oid and appid are what it claims, not proven. */
   | { accepted: false; reason: string; oid?: string; appid?: string };
 
 /** Why Entra refused a federated assertion: an AADSTS code and a status. */
@@ -72,6 +73,19 @@ export async function createTokenKeys(): Promise<TokenKeys> {
 
 function optionalString(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
+}
+
+
+/** The token's `oid` and `appid`, leaving out (rather than undefined) those it lacks. */
+function identityOf(claims: Record<string, unknown>): { oid?: string; appid?: string } {
+  const identity: { oid?: string; appid?: string } = {};
+  if (typeof claims.oid === "string") {
+    identity.oid = claims.oid;
+  }
+  if (typeof claims.appid === "string") {
+    identity.appid = claims.appid;
+  }
+  return identity;
 }
 
 
@@ -124,10 +138,10 @@ export class TokenService {
   checkAccessToken(token: string): AccessTokenCheck {
     const decoded = decodeAndVerifyJwt(token, [this.entraKey]);
     if (!decoded.ok) {
-      return { accepted: false, reason: decoded.reason };
+      return { accepted: false, reason: decoded.reason, ...identityOf(decoded.claims ?? {}) };
     }
     const { claims } = decoded;
-    const identity = { oid: optionalString(claims.oid), appid: optionalString(claims.appid) };
+    const identity = identityOf(claims);
     const issuer = optionalString(claims.iss);
     if (issuer === undefined || !issuer.startsWith(STS_ISSUER_PREFIX)) {
       return { accepted: false, reason: "wrong issuer", ...identity };

@@ -86,7 +86,9 @@ export type ConfigPatch = Partial<SimulatorConfig>;
 export interface AuthRecord {
   kind: "bearer" | "api-key" | "none";
   accepted: boolean;
+  /** Why the credential was refused. */
   reason?: string;
+  /** The token's claims: proven when accepted, only claimed when refused. */
   oid?: string;
   appid?: string;
 }
