@@ -155,6 +155,7 @@ describe("faults", () => {
     ["no effect", { endpoint: "imds", count: 2 }],
     ["a status that is not HTTP's", { endpoint: "imds", status: 42 }],
     ["a count of zero", { endpoint: "imds", status: 500, count: 0 }],
+    ["no endpoint to apply to", { endpoint: "unmatched", status: 500 }],
   ];
   for (const [what, spec] of invalid) {
     it(`refuses a fault with ${what}`, () => {

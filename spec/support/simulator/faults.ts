@@ -59,6 +59,9 @@ export class FaultStore {
 
 
 function faultProblem(spec: FaultSpec): string | undefined {
+  if (spec.endpoint === "unmatched") {
+    return "faults apply to endpoints; requests no endpoint serves always get 404";
+  }
   const effects = [spec.status !== undefined, spec.malformed === true, spec.drop === true];
   if (effects.filter(Boolean).length > 1) {
     return "a fault takes at most one of status, malformed and drop";
