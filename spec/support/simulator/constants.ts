@@ -61,6 +61,11 @@ export const COGNITIVE_SERVICES_RESOURCE = "https://cognitiveservices.azure.com"
 export const TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange";
 export const JWT_BEARER_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/** Deployments a fresh simulator serves; any other name gets Azure's 404 DeploymentNotFound. */
+export const SIM_CHAT_DEPLOYMENT = "gpt-35-turbo";
+export const SIM_CHAT_DEPLOYMENT_4O = "gpt-4o";
+export const SIM_EMBEDDINGS_DEPLOYMENT = "text-embedding-3-small";
+
 export const DEFAULT_CONFIG: SimulatorConfig = {
   tokenLifetimeSeconds: 3600,
   refreshInSeconds: null,
@@ -77,8 +82,8 @@ export const DEFAULT_CONFIG: SimulatorConfig = {
   mlSecret: SIM_ML_SECRET,
   oidcIssuer: SIM_OIDC_ISSUER,
   deployments: {
-    "gpt-35-turbo": { model: "gpt-35-turbo" },
-    "gpt-4o": { model: "gpt-4o-2024-08-06" },
-    "text-embedding-3-small": { model: "text-embedding-3-small" },
+    [SIM_CHAT_DEPLOYMENT]: { model: "gpt-35-turbo" },
+    [SIM_CHAT_DEPLOYMENT_4O]: { model: "gpt-4o-2024-08-06" },
+    [SIM_EMBEDDINGS_DEPLOYMENT]: { model: "text-embedding-3-small" },
   },
 };
