@@ -29,7 +29,16 @@ build = {
   type = "builtin",
   modules = {
     ["kong.plugins.ai-proxy-azure.handler"] = "build/lua/kong/plugins/ai-proxy-azure/handler.lua",
+    ["kong.plugins.ai-proxy-azure.http"] = "build/lua/kong/plugins/ai-proxy-azure/http.lua",
+    ["kong.plugins.ai-proxy-azure.identity.client_credentials"] = "build/lua/kong/plugins/ai-proxy-azure/identity/client_credentials.lua",
+    ["kong.plugins.ai-proxy-azure.identity.common"] = "build/lua/kong/plugins/ai-proxy-azure/identity/common.lua",
+    ["kong.plugins.ai-proxy-azure.identity.entra"] = "build/lua/kong/plugins/ai-proxy-azure/identity/entra.lua",
+    ["kong.plugins.ai-proxy-azure.identity.env"] = "build/lua/kong/plugins/ai-proxy-azure/identity/env.lua",
+    ["kong.plugins.ai-proxy-azure.identity.imds"] = "build/lua/kong/plugins/ai-proxy-azure/identity/imds.lua",
+    ["kong.plugins.ai-proxy-azure.identity.source"] = "build/lua/kong/plugins/ai-proxy-azure/identity/source.lua",
+    ["kong.plugins.ai-proxy-azure.identity.workload_identity"] = "build/lua/kong/plugins/ai-proxy-azure/identity/workload_identity.lua",
     ["kong.plugins.ai-proxy-azure.schema"] = "build/lua/kong/plugins/ai-proxy-azure/schema.lua",
+    ["kong.plugins.ai-proxy-azure.token_cache"] = "build/lua/kong/plugins/ai-proxy-azure/token_cache.lua",
     ["kong.plugins.ai-proxy-azure.url"] = "build/lua/kong/plugins/ai-proxy-azure/url.lua",
   },
 }

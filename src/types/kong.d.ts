@@ -44,6 +44,11 @@ declare namespace kong {
       function clear_header(name: string): void;
       function set_raw_body(body: string): void;
     }
+
+    namespace response {
+      /** The status the upstream answered with; undefined when no upstream answered. */
+      function get_status(): number | undefined;
+    }
   }
 
   namespace response {

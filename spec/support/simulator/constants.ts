@@ -62,6 +62,8 @@ export const TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange";
 export const JWT_BEARER_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /** Deployments a fresh simulator serves; any other name gets Azure's 404 DeploymentNotFound. */
+/** The deployment in Kong's documented ai-proxy examples, so they work here verbatim. */
+export const SIM_DOCUMENTED_DEPLOYMENT = "kong-gpt-3-5";
 export const SIM_CHAT_DEPLOYMENT = "gpt-35-turbo";
 export const SIM_CHAT_DEPLOYMENT_4O = "gpt-4o";
 export const SIM_EMBEDDINGS_DEPLOYMENT = "text-embedding-3-small";
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: SimulatorConfig = {
   oidcIssuer: SIM_OIDC_ISSUER,
   deployments: {
     [SIM_CHAT_DEPLOYMENT]: { model: "gpt-35-turbo" },
+    [SIM_DOCUMENTED_DEPLOYMENT]: { model: "gpt-35-turbo" },
     [SIM_CHAT_DEPLOYMENT_4O]: { model: "gpt-4o-2024-08-06" },
     [SIM_EMBEDDINGS_DEPLOYMENT]: { model: "text-embedding-3-small" },
   },

@@ -1,9 +1,20 @@
-// The configuration as the handler receives it, after Kong applied the schema's
-// defaults. Optional fields are undefined when unset.
+// The configuration as the handler receives it, after Kong applied the
+// schema's defaults. Unset optional fields are undefined (Kong turns the
+// stored nulls into nil before calling a handler).
+
+export type RouteType = "llm/v1/chat" | "llm/v1/completions" | "llm/v1/embeddings" | "preserve";
 
 export interface AuthConfig {
   header_name?: string;
   header_value?: string;
+  param_name?: string;
+  param_value?: string;
+  param_location?: "query" | "body";
+  azure_use_managed_identity: boolean;
+  azure_client_id?: string;
+  azure_client_secret?: string;
+  azure_tenant_id?: string;
+  allow_override: boolean;
 }
 
 export interface ModelOptions {
@@ -11,14 +22,26 @@ export interface ModelOptions {
   azure_deployment_id: string;
   azure_api_version: string;
   upstream_url?: string;
+  upstream_path?: string;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
 }
 
 export interface PluginConfig {
-  route_type: "llm/v1/chat";
+  route_type: RouteType;
+  /** Absent when the config has no auth block. */
   auth?: AuthConfig;
   model: {
     provider: "azure";
     name?: string;
     options: ModelOptions;
   };
+  logging: {
+    log_statistics: boolean;
+    log_payloads: boolean;
+  };
+  response_streaming: "allow" | "deny" | "always";
+  max_request_body_size: number;
+  model_name_header: boolean;
 }

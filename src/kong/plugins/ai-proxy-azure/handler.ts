@@ -1,9 +1,14 @@
 // ai-proxy-azure: sends OpenAI-format requests to Azure OpenAI.
 //
-// Phases: access points the request at Azure and signs it; header_filter
-// cleans the response headers.
+// access checks and shapes the request, points it at Azure and signs it;
+// header_filter cleans the response headers and drops a token Azure refused.
 
-import type { PluginConfig } from "./config";
+import * as cjson from "cjson.safe";
+import type { AuthConfig, PluginConfig, RouteType } from "./config";
+// Imported at load so that the identity module reads the environment in
+// Kong's master process: nginx workers see no environment variables.
+import { select_source, type TokenError, type TokenSource } from "./identity/source";
+import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
 
 
@@ -12,36 +17,246 @@ const VERSION = "0.1.0";
 // The same place in the plugin chain as Kong's ai-proxy.
 const PRIORITY = 770;
 
-const OPERATION_PATHS: Record<PluginConfig["route_type"], string> = {
+const COGNITIVE_SERVICES_RESOURCE = "https://cognitiveservices.azure.com";
+
+const OPERATION_PATHS: Record<Exclude<RouteType, "preserve">, string> = {
   "llm/v1/chat": "/chat/completions",
+  "llm/v1/completions": "/completions",
+  "llm/v1/embeddings": "/embeddings",
 };
+
+// Client credentials that never reach Azure unless auth.allow_override is on.
+const CLIENT_CREDENTIAL_HEADERS = ["Authorization", "api-key"];
+
+const NO_AUTH: AuthConfig = { azure_use_managed_identity: false, allow_override: false };
+
+
+interface RequestState {
+  /** The token this request was signed with, to drop it if Azure refuses it. */
+  token?: string;
+  source?: TokenSource;
+  /** The model named in the request body, when the config names none. */
+  request_model?: string;
+}
+
+
+// Token sources by plugin config; a new config (Kong rebuilds them on change)
+// selects again. Weak keys let old configs go.
+const sources = setmetatable(new LuaTable<PluginConfig, TokenSource>(), { __mode: "k" });
+
+
+function fail(status: number, message: string): never {
+  return kong.response.exit(status, { error: { message } });
+}
+
+
+function state(): RequestState {
+  let current = kong.ctx.plugin.get("state") as RequestState | undefined;
+  if (current === undefined) {
+    current = {};
+    kong.ctx.plugin.set("state", current);
+  }
+  return current;
+}
 
 
 function azure_url(conf: PluginConfig): string {
   const options = conf.model.options;
+  const operation = conf.route_type === "preserve" ? "" : OPERATION_PATHS[conf.route_type];
   return (
     `https://${options.azure_instance}.openai.azure.com` +
-    `/openai/deployments/${options.azure_deployment_id}${OPERATION_PATHS[conf.route_type]}`
+    `/openai/deployments/${options.azure_deployment_id}${operation}`
   );
 }
 
 
-/** The upstream query: the client's, with `api-version` from the client or else the config. */
-function upstream_query(target: ParsedUrl, api_version: string): string {
-  const client_args = ngx.decode_args(kong.request.get_raw_query());
+/** The query Azure gets: the client's over the URL's, and an api-version. */
+function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig): string {
   const args = ngx.decode_args(target.query);
-  for (const [name, value] of client_args) {
+  for (const [name, value] of ngx.decode_args(kong.request.get_raw_query())) {
     args.set(name, value);
   }
   if (args.get("api-version") === undefined) {
-    args.set("api-version", api_version);
+    args.set("api-version", conf.model.options.azure_api_version);
+  }
+  if (auth.param_location === "query" && auth.param_name !== undefined && auth.param_value !== undefined) {
+    if (!(auth.allow_override && args.get(auth.param_name) !== undefined)) {
+      args.set(auth.param_name, auth.param_value);
+    }
   }
   return ngx.encode_args(args);
 }
 
 
-function fail(status: number, message: string): never {
-  return kong.response.exit(status, { error: { message } });
+function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
+  const [target, parse_err] = parse_url(conf.model.options.upstream_url ?? azure_url(conf));
+  if (target === undefined) {
+    kong.log.err("failed to build the Azure OpenAI URL: ", parse_err);
+    return fail(500, "ai-proxy-azure is misconfigured: the Azure OpenAI URL is not valid");
+  }
+
+  kong.service.request.set_scheme(target.scheme);
+  kong.service.set_target(target.host, target.port);
+  // preserve keeps the path Kong routed, unless the config names one.
+  const path = conf.model.options.upstream_path ?? (conf.route_type === "preserve" ? undefined : target.path);
+  if (path !== undefined) {
+    kong.service.request.set_path(path);
+  }
+  kong.service.request.set_raw_query(upstream_query(target, conf, auth));
+}
+
+
+function content_length(): number | undefined {
+  const header = kong.request.get_header("Content-Length");
+  return header === undefined ? undefined : tonumber(header);
+}
+
+
+function is_object(value: JsonValue | undefined): value is JsonObject {
+  return type(value) === "table";
+}
+
+
+/**
+ * Reads, checks and completes an OpenAI-format body. Returns undefined when
+ * the body is unchanged; exits for bodies Azure must not get.
+ */
+function shape_body(conf: PluginConfig, auth: AuthConfig): string | undefined {
+  const declared = content_length();
+  if (declared !== undefined && declared > conf.max_request_body_size) {
+    return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
+  }
+  const [raw, read_err] = kong.request.get_raw_body();
+  if (raw === undefined) {
+    kong.log.warn("failed to read the request body: ", read_err);
+    return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
+  }
+  if (raw.length > conf.max_request_body_size) {
+    return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
+  }
+
+  const [decoded] = cjson.decode(raw);
+  if (!is_object(decoded)) {
+    return fail(400, "request body must be a JSON object");
+  }
+  const body = decoded;
+  let changed = false;
+
+  const requested_model = body.get("model");
+  if (requested_model !== undefined && typeof requested_model !== "string") {
+    return fail(400, "model must be a string");
+  }
+  if (conf.model.name !== undefined && requested_model !== undefined && requested_model !== conf.model.name) {
+    return fail(400, `model '${requested_model}' is not served here: this route serves '${conf.model.name}'`);
+  }
+  state().request_model = requested_model;
+
+  if (conf.route_type !== "llm/v1/embeddings") {
+    const stream = body.get("stream");
+    if (stream === true && conf.response_streaming === "deny") {
+      return fail(400, "streaming is not allowed on this route");
+    }
+    if (stream !== true && conf.response_streaming === "always") {
+      body.set("stream", true);
+      changed = true;
+    }
+
+    const options = conf.model.options;
+    const defaults: [string, number | undefined][] = [
+      ["max_tokens", options.max_tokens],
+      ["temperature", options.temperature],
+      ["top_p", options.top_p],
+    ];
+    for (const [name, value] of defaults) {
+      if (value !== undefined && body.get(name) === undefined) {
+        body.set(name, value);
+        changed = true;
+      }
+    }
+  }
+
+  if (auth.param_location === "body" && auth.param_name !== undefined && auth.param_value !== undefined) {
+    if (!(auth.allow_override && body.get(auth.param_name) !== undefined)) {
+      body.set(auth.param_name, auth.param_value);
+      changed = true;
+    }
+  }
+
+  if (!changed) {
+    return undefined;
+  }
+  const [encoded, encode_err] = cjson.encode(body);
+  if (encoded === undefined) {
+    kong.log.err("failed to encode the request body: ", encode_err);
+    return fail(500, "ai-proxy-azure failed to prepare the request body");
+  }
+  return encoded;
+}
+
+
+function client_sent_credential(auth: AuthConfig): boolean {
+  if (auth.header_name !== undefined) {
+    return kong.request.get_header(auth.header_name) !== undefined;
+  }
+  if (auth.param_name !== undefined) {
+    // The parameter itself was handled with the query or the body.
+    return false;
+  }
+  return CLIENT_CREDENTIAL_HEADERS.some((name) => kong.request.get_header(name) !== undefined);
+}
+
+
+function token_source(conf: PluginConfig, auth: AuthConfig): TokenSource {
+  const known = sources.get(conf);
+  if (known !== undefined) {
+    return known;
+  }
+  const [source, select_err] = select_source(auth, COGNITIVE_SERVICES_RESOURCE);
+  if (source === undefined) {
+    kong.log.err(select_err);
+    return fail(500, `ai-proxy-azure is misconfigured: ${select_err}`);
+  }
+  sources.set(conf, source);
+  return source;
+}
+
+
+function describe(error: TokenError | string): LuaMultiReturn<[string, string]> {
+  if (typeof error === "string") {
+    return $multi("the token request did not complete", error);
+  }
+  return $multi(error.message, `${error.source}, ${error.kind}: ${error.detail}`);
+}
+
+
+function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
+  const source = token_source(conf, auth);
+  const [token, error] = token_cache.get_token(source);
+  if (token === undefined) {
+    const [message, detail] = describe(error);
+    kong.log.err("failed to get a token from ", source.label, " for ", source.identity, ": ", detail);
+    return fail(500, `failed to authenticate with Azure OpenAI: ${message}`);
+  }
+  const current = state();
+  current.token = token.access_token;
+  current.source = source;
+  kong.service.request.set_header("Authorization", `Bearer ${token.access_token}`);
+}
+
+
+function authenticate(conf: PluginConfig, auth: AuthConfig): void {
+  if (auth.allow_override && client_sent_credential(auth)) {
+    return;
+  }
+  for (const name of CLIENT_CREDENTIAL_HEADERS) {
+    kong.service.request.clear_header(name);
+  }
+  if (auth.azure_use_managed_identity) {
+    return sign_with_identity(conf, auth);
+  }
+  if (auth.header_name !== undefined && auth.header_value !== undefined) {
+    kong.service.request.set_header(auth.header_name, auth.header_value);
+  }
 }
 
 
@@ -50,27 +265,31 @@ const handler = {
   VERSION,
 
   access(this: KongPluginHandler, conf: PluginConfig): void {
-    const [target, parse_err] = parse_url(conf.model.options.upstream_url ?? azure_url(conf));
-    if (target === undefined) {
-      kong.log.err("failed to build the Azure OpenAI URL: ", parse_err);
-      return fail(500, "ai-proxy-azure is misconfigured: the Azure OpenAI URL is not valid");
+    const auth = conf.auth ?? NO_AUTH;
+
+    if (conf.route_type !== "preserve") {
+      const body = shape_body(conf, auth);
+      if (body !== undefined) {
+        kong.service.request.set_raw_body(body);
+      }
     }
 
-    kong.service.request.set_scheme(target.scheme);
-    kong.service.set_target(target.host, target.port);
-    kong.service.request.set_path(target.path);
-    kong.service.request.set_raw_query(upstream_query(target, conf.model.options.azure_api_version));
-
-    const auth = conf.auth;
-    if (auth?.header_name !== undefined && auth.header_value !== undefined) {
-      kong.service.request.set_header(auth.header_name, auth.header_value);
-    }
+    point_at_azure(conf, auth);
+    authenticate(conf, auth);
   },
 
   header_filter(this: KongPluginHandler, conf: PluginConfig): void {
     kong.response.clear_header("Set-Cookie");
-    if (conf.model.name !== undefined) {
-      kong.response.set_header("X-Kong-LLM-Model", `azure/${conf.model.name}`);
+
+    const current = state();
+    if (kong.service.response.get_status() === 401 && current.source !== undefined && current.token !== undefined) {
+      token_cache.evict(current.source, current.token);
+      kong.log.warn("Azure OpenAI refused the token of ", current.source.label, "; it is dropped from the cache");
+    }
+
+    const model = conf.model.name ?? current.request_model;
+    if (conf.model_name_header && model !== undefined) {
+      kong.response.set_header("X-Kong-LLM-Model", `azure/${model}`);
     }
   },
 };

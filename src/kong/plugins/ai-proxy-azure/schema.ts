@@ -1,25 +1,67 @@
 // The plugin's configuration, in Kong's schema format. Field names, types and
 // defaults follow Kong's `ai-proxy` for an Azure model, so that its `config:`
-// block works here unchanged.
+// block works here unchanged; the README's configuration reference is checked
+// against this file.
 
+import * as cjson from "cjson.safe";
 import * as typedefs from "kong.db.schema.typedefs";
 
 
 /** A name Azure puts into a host or a path: no separators, no whitespace. */
 const AZURE_NAME_PATTERN = "^[%w][%w._~-]*$";
 
+const IDENTITY_FIELDS = ["azure_client_id", "azure_client_secret", "azure_tenant_id"] as const;
+
+
+// Kong hands entity checks ngx.null (the same value as cjson.null) for unset fields.
+type Unset = undefined | NgxNull;
+
+interface AuthRecord {
+  header_name?: string | NgxNull;
+  param_name?: string | NgxNull;
+  azure_use_managed_identity?: boolean | NgxNull;
+  azure_client_id?: string | NgxNull;
+  azure_client_secret?: string | NgxNull;
+  azure_tenant_id?: string | NgxNull;
+}
+
+
+function is_set<T>(value: T | Unset): value is T {
+  return value !== undefined && value !== cjson.null;
+}
+
+
+/** One way to authenticate at a time, and the identity fields only with the identity switch on. */
+function check_auth(auth: AuthRecord): LuaMultiReturn<[true] | [undefined, string]> {
+  const identity = auth.azure_use_managed_identity === true;
+  if (identity && (is_set(auth.header_name) || is_set(auth.param_name))) {
+    return $multi(undefined, "azure_use_managed_identity cannot be combined with header_name or param_name");
+  }
+  if (is_set(auth.header_name) && is_set(auth.param_name)) {
+    return $multi(undefined, "set header_name or param_name, not both");
+  }
+  if (!identity) {
+    for (const field of IDENTITY_FIELDS) {
+      if (is_set(auth[field])) {
+        return $multi(undefined, `${field} is used only with azure_use_managed_identity: true`);
+      }
+    }
+  }
+  return $multi(true);
+}
+
 
 const auth = {
   type: "record",
   required: false,
-  description: "How requests to Azure OpenAI are authenticated.",
+  description: "How requests to Azure OpenAI are authenticated: a static key, or an Entra token from an identity.",
   fields: [
     {
       header_name: {
         type: "string",
         required: false,
         referenceable: true,
-        description: "Name of the header that carries a static key, for example `api-key`.",
+        description: "Header that carries a static key, for example `api-key`.",
       },
     },
     {
@@ -31,15 +73,92 @@ const auth = {
         description: "Value of that header: the Azure OpenAI key.",
       },
     },
+    {
+      param_name: {
+        type: "string",
+        required: false,
+        referenceable: true,
+        description: "Query or body parameter that carries a static key.",
+      },
+    },
+    {
+      param_value: {
+        type: "string",
+        required: false,
+        encrypted: true,
+        referenceable: true,
+        description: "Value of that parameter.",
+      },
+    },
+    {
+      param_location: {
+        type: "string",
+        required: false,
+        one_of: ["query", "body"],
+        description: "Where the parameter goes: `query` or `body`.",
+      },
+    },
+    {
+      azure_use_managed_identity: {
+        type: "boolean",
+        required: false,
+        default: false,
+        description:
+          "Sign requests with an Entra token from the host's identity: managed identity, " +
+          "workload identity, or the app registration given by the fields below.",
+      },
+    },
+    {
+      azure_client_id: {
+        type: "string",
+        required: false,
+        referenceable: true,
+        description: "Client id of a user-assigned managed identity, or of an app registration.",
+      },
+    },
+    {
+      azure_client_secret: {
+        type: "string",
+        required: false,
+        encrypted: true,
+        referenceable: true,
+        description: "Client secret of the app registration; with azure_client_id and azure_tenant_id.",
+      },
+    },
+    {
+      azure_tenant_id: {
+        type: "string",
+        required: false,
+        referenceable: true,
+        description: "Entra tenant (directory) id of the app registration.",
+      },
+    },
+    {
+      allow_override: {
+        type: "boolean",
+        required: false,
+        default: false,
+        description: "Let a client's own `Authorization` or key header (or key parameter) through instead of ours.",
+      },
+    },
   ],
-  entity_checks: [{ mutually_required: ["header_name", "header_value"] }],
+  entity_checks: [
+    { mutually_required: ["header_name", "header_value"] },
+    { mutually_required: ["param_name", "param_value", "param_location"] },
+    {
+      custom_entity_check: {
+        field_sources: ["header_name", "param_name", "azure_use_managed_identity", ...IDENTITY_FIELDS],
+        fn: check_auth,
+      },
+    },
+  ],
 };
 
 
 const model_options = {
   type: "record",
   required: true,
-  description: "Where the model is deployed in Azure OpenAI.",
+  description: "Where the model is deployed in Azure OpenAI, and defaults for its parameters.",
   fields: [
     {
       azure_instance: {
@@ -70,7 +189,39 @@ const model_options = {
       upstream_url: {
         ...typedefs.url,
         required: false,
-        description: "Full URL to call instead of the one computed from the instance and deployment.",
+        description: "Full URL to call instead of the one computed from the instance, deployment and route type.",
+      },
+    },
+    {
+      upstream_path: {
+        type: "string",
+        required: false,
+        match: "^/",
+        description: "Path to call instead of the computed one (deprecated in Kong; prefer upstream_url).",
+      },
+    },
+    {
+      max_tokens: {
+        type: "integer",
+        required: false,
+        gt: 0,
+        description: "`max_tokens` for requests that set none.",
+      },
+    },
+    {
+      temperature: {
+        type: "number",
+        required: false,
+        between: [0, 5],
+        description: "`temperature` for requests that set none.",
+      },
+    },
+    {
+      top_p: {
+        type: "number",
+        required: false,
+        between: [0, 1],
+        description: "`top_p` for requests that set none.",
       },
     },
   ],
@@ -94,10 +245,35 @@ const model = {
       name: {
         type: "string",
         required: false,
-        description: "Model name, reported in `X-Kong-LLM-Model`.",
+        description: "Model name. A request body's `model` must match it; reported in `X-Kong-LLM-Model`.",
       },
     },
     { options: model_options },
+  ],
+};
+
+
+const logging = {
+  type: "record",
+  required: true,
+  description: "What the plugin adds to Kong's request log.",
+  fields: [
+    {
+      log_statistics: {
+        type: "boolean",
+        required: true,
+        default: false,
+        description: "Add token usage and latency to the request log.",
+      },
+    },
+    {
+      log_payloads: {
+        type: "boolean",
+        required: true,
+        default: false,
+        description: "Add the request and response bodies to the request log.",
+      },
+    },
   ],
 };
 
@@ -110,12 +286,39 @@ const config = {
       route_type: {
         type: "string",
         required: true,
-        one_of: ["llm/v1/chat"],
-        description: "The kind of OpenAI request this route carries.",
+        one_of: ["llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve"],
+        description: "The kind of OpenAI request this route carries; `preserve` passes the client's path and body as they are.",
       },
     },
     { auth },
     { model },
+    { logging },
+    {
+      response_streaming: {
+        type: "string",
+        required: true,
+        default: "allow",
+        one_of: ["allow", "deny", "always"],
+        description: "Whether clients may ask for a streamed (SSE) answer: `allow`, `deny`, or `always` stream.",
+      },
+    },
+    {
+      max_request_body_size: {
+        type: "integer",
+        required: true,
+        default: 8192,
+        gt: 0,
+        description: "Largest request body accepted, in bytes; larger bodies get 413.",
+      },
+    },
+    {
+      model_name_header: {
+        type: "boolean",
+        required: true,
+        default: true,
+        description: "Send `X-Kong-LLM-Model: azure/<model>` with each response.",
+      },
+    },
   ],
 };
 

@@ -11,6 +11,7 @@ local type = type
 local pairs = pairs
 local select = select
 local tostring = tostring
+local tonumber = tonumber
 local concat = table.concat
 local lower = string.lower
 
@@ -181,6 +182,16 @@ function service.request.set_raw_body(body)
   ngx.req.read_body()
   ngx.req.set_body_data(body)
   ngx.req.set_header("Content-Length", #body)
+end
+
+
+function service.response.get_status()
+  -- with retries nginx lists every attempt: the last one answered
+  local statuses = ngx.var.upstream_status
+  if not statuses then
+    return nil
+  end
+  return tonumber(statuses:sub(-3))
 end
 
 
