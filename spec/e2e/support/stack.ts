@@ -62,7 +62,6 @@ export function useStack(options: (stack: Stack) => StackOptions): Stack {
   let sim: Simulator | undefined;
   let gateway: GatewayHandle | undefined;
 
-  const hostUrl = (url: string): string => url.replace(/\/\/(127\.0\.0\.1|localhost)(?=[:/])/, `//${target.hostAddress}`);
   const required = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) {
       throw new Error(`${what} is not started yet`);
@@ -92,10 +91,10 @@ export function useStack(options: (stack: Stack) => StackOptions): Stack {
       return required(gateway, "the gateway");
     },
     get simHttpUrl() {
-      return hostUrl(required(sim, "the simulator").httpUrl);
+      return target.reach(required(sim, "the simulator").httpUrl);
     },
     get simHttpsUrl() {
-      return hostUrl(required(sim, "the simulator").httpsUrl);
+      return target.reach(required(sim, "the simulator").httpsUrl);
     },
     post: (path, body, headers = {}) =>
       fetch(`${stack.gateway.url}${path}`, {
@@ -111,7 +110,7 @@ export function useStack(options: (stack: Stack) => StackOptions): Stack {
   };
 
   before(async () => {
-    sim = await startSimulator({ certificateHosts: [target.hostAddress] });
+    sim = await startSimulator({ certificateHosts: target.hostNames });
     gateway = await startGateway(options(stack));
   });
 

@@ -36,8 +36,10 @@ export interface GatewayStart {
 
 export interface Target {
   name: "local" | "kong";
-  /** The host name under which the gateway reaches services on this machine. */
-  hostAddress: string;
+  /** Names under which the gateway reaches this machine, for the simulator's certificate. */
+  hostNames: string[];
+  /** A URL of a service on this machine, as the gateway reaches it. */
+  reach(url: string): string;
   /** The path under which the gateway sees a file given in GatewayStart.files. */
   pathFor(hostPath: string): string;
   start(options: GatewayStart): Promise<GatewayHandle>;
@@ -45,7 +47,8 @@ export interface Target {
 
 const localTarget: Target = {
   name: "local",
-  hostAddress: "127.0.0.1",
+  hostNames: [],
+  reach: (url) => url,
   pathFor: (hostPath) => hostPath,
   async start(options) {
     const dir = mkdtempSync(join(tmpdir(), "ai-proxy-azure-e2e-"));
@@ -88,11 +91,13 @@ export function currentTarget(): Target {
 }
 
 // The Kong target loads testcontainers only when it is chosen.
+const CONTAINER_HOST = "host.testcontainers.internal";
 let kong: Target | undefined;
 function kongTarget(): Target {
   kong ??= {
     name: "kong",
-    hostAddress: "host.testcontainers.internal",
+    hostNames: [CONTAINER_HOST],
+    reach: (url) => url.replace(/\/\/(127\.0\.0\.1|localhost)(?=[:/])/, `//${CONTAINER_HOST}`),
     pathFor: (hostPath) => `/e2e-files/${hostPath.replace(/[^\w.-]/g, "_")}`,
     async start(options) {
       const { startKongContainer } = await import("./kong-container.ts");

@@ -190,7 +190,11 @@ function render(settings: Settings, prefix: string): string {
   const values: Record<string, string> = {
     load_modules: loadModuleDirectives(),
     worker_processes: settings.workerProcesses,
-    log_level: settings.logLevel,
+    // Debian builds nginx --with-debug, Kong's OpenResty is built without it:
+    // at "debug" Kong logs its own and the plugins' debug lines, not nginx's
+    // dumps of every request (which hold Authorization headers). debug_core
+    // keeps that: Lua's DEBUG lines pass, the http module's dumps do not.
+    log_level: settings.logLevel === "debug" ? "debug_core" : settings.logLevel,
     lua_package_path: packagePath,
     lua_ssl_trusted_certificate: trusted,
     lua_ssl_verify_depth: String(settings.verifyDepth),

@@ -237,6 +237,7 @@ function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
     kong.log.err("failed to get a token from ", source.label, " for ", source.identity, ": ", detail);
     return fail(500, `failed to authenticate with Azure OpenAI: ${message}`);
   }
+  kong.log.debug("signing the request with the token of ", source.label, " for ", source.identity);
   const current = state();
   current.token = token.access_token;
   current.source = source;

@@ -78,9 +78,15 @@ function fetch_once(source: TokenSource, now: number): LuaMultiReturn<[Token] | 
   const flight: Flight = { done, waiting: 0 };
   flights.set(source.cache_key, flight);
 
+  const started = ngx.now();
   const [token, error] = source.fetch();
   flights.delete(source.cache_key);
+  ngx.update_time();
   if (token !== undefined) {
+    kong.log.info(
+      "got a token from ", source.label, " for ", source.identity, " at ", source.endpoint_host, " in ",
+      math.floor((ngx.now() - started) * 1000), " ms, valid for ", math.floor(token.expires_at - ngx.now()), " s",
+    );
     entries.set(source.cache_key, { token, refresh_at: refresh_point(token, now) });
     flight.token = token;
   } else {

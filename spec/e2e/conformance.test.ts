@@ -1,0 +1,336 @@
+// The plugin's token requests, side by side with those of Azure's own SDK
+// (@azure/identity) given the same identity: for each token source, both ask
+// the simulator for a token and the journal shows whether they asked the same
+// way. Telemetry (user agents, request ids, library versions) is left out.
+//
+// The SDK runs in a child process, this same file started with
+// SDK_CREDENTIAL_VARIABLE set: that is where it gets a clean environment of
+// AZURE_* variables, and NODE_EXTRA_CA_CERTS to trust the simulator's test CA
+// (Node reads that variable only when it starts). It reaches the simulator at
+// the host's own address, so the comparison also runs on the Kong target.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+
+import {
+  ClientSecretCredential,
+  ManagedIdentityCredential,
+  WorkloadIdentityCredential,
+  type TokenCredential,
+} from "@azure/identity";
+
+import { REPO_ROOT } from "../support/runtime/gateway.ts";
+import {
+  SIM_SECRET_APP,
+  SIM_TENANT_ID,
+  SIM_USER_IDENTITY_1,
+  SIM_WORKLOAD_APP,
+  type EndpointName,
+  type JournalEntry,
+} from "../support/simulator/index.ts";
+import { useStack, type Stack } from "./support/stack.ts";
+
+
+const SCOPE = "https://cognitiveservices.azure.com/.default";
+
+const CHAT = { messages: [{ role: "user", content: "Hello" }] };
+
+/** Set in the child process only: which credential the SDK builds there. */
+const SDK_CREDENTIAL_VARIABLE = "CONFORMANCE_SDK_CREDENTIAL";
+
+const SDK_TIMEOUT_MS = 30_000;
+
+// Headers that say who is asking for a token. Absent on both sides counts as equal.
+const IDENTITY_HEADERS = ["metadata", "x-identity-header", "secret", "authorization"];
+
+// Names that only describe the caller (library, version, OS, request id) or
+// its retry capabilities: each library sends its own, so they are not compared.
+const TELEMETRY_PATTERNS = [
+  /^user-agent$/,
+  /^client-request-id$/,
+  /^return-client-request-id$/,
+  /^x-ms-client-request-id$/,
+  /^x-client-/,
+  /^x-app-/,
+  /^x-ms-lib-capability$/,
+];
+
+type SdkCredentialKind = "imds" | "client-secret" | "workload-identity";
+
+interface TokenSourceCase {
+  title: string;
+  sdk: SdkCredentialKind;
+  endpoint: EndpointName;
+  /**
+   * The AZURE_* variables of this identity, for a process that reaches the
+   * simulator at httpUrl and httpsUrl; the federated token file at tokenFile.
+   */
+  variables(urls: { httpUrl: string; httpsUrl: string; tokenFile: string }): Record<string, string>;
+}
+
+interface TokenRequests {
+  sdk: JournalEntry;
+  plugin: JournalEntry;
+  /** The federated token file's content: the assertion both must send. */
+  assertion: string;
+}
+
+
+const CASES: TokenSourceCase[] = [
+  {
+    title: "the system-assigned managed identity (IMDS)",
+    sdk: "imds",
+    endpoint: "imds",
+    variables: ({ httpUrl }) => ({ AZURE_POD_IDENTITY_AUTHORITY_HOST: httpUrl }),
+  },
+  {
+    title: "a user-assigned managed identity by client id (IMDS)",
+    sdk: "imds",
+    endpoint: "imds",
+    variables: ({ httpUrl }) => ({
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: httpUrl,
+      AZURE_CLIENT_ID: SIM_USER_IDENTITY_1.clientId,
+    }),
+  },
+  {
+    title: "a client secret (Entra ID)",
+    sdk: "client-secret",
+    endpoint: "entra",
+    variables: ({ httpsUrl }) => ({
+      AZURE_AUTHORITY_HOST: httpsUrl,
+      AZURE_TENANT_ID: SIM_SECRET_APP.tenantId,
+      AZURE_CLIENT_ID: SIM_SECRET_APP.clientId,
+      AZURE_CLIENT_SECRET: SIM_SECRET_APP.clientSecret ?? "",
+    }),
+  },
+  {
+    title: "the AKS workload identity (Entra ID)",
+    sdk: "workload-identity",
+    endpoint: "entra",
+    variables: ({ httpsUrl, tokenFile }) => ({
+      AZURE_AUTHORITY_HOST: httpsUrl,
+      AZURE_TENANT_ID: SIM_WORKLOAD_APP.tenantId,
+      AZURE_CLIENT_ID: SIM_WORKLOAD_APP.clientId,
+      AZURE_FEDERATED_TOKEN_FILE: tokenFile,
+    }),
+  },
+];
+
+
+function isSdkCredentialKind(value: string): value is SdkCredentialKind {
+  return value === "imds" || value === "client-secret" || value === "workload-identity";
+}
+
+
+function requiredVariable(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === "") {
+    throw new Error(`the SDK's child process needs ${name}`);
+  }
+  return value;
+}
+
+
+/** The credential the SDK builds from the same variables the plugin reads. */
+function sdkCredential(kind: SdkCredentialKind): TokenCredential {
+  if (kind === "imds") {
+    const clientId = process.env.AZURE_CLIENT_ID;
+    return clientId === undefined ? new ManagedIdentityCredential() : new ManagedIdentityCredential({ clientId });
+  }
+  const tenantId = requiredVariable("AZURE_TENANT_ID");
+  const clientId = requiredVariable("AZURE_CLIENT_ID");
+  const authorityHost = requiredVariable("AZURE_AUTHORITY_HOST");
+  if (kind === "client-secret") {
+    return new ClientSecretCredential(tenantId, clientId, requiredVariable("AZURE_CLIENT_SECRET"), { authorityHost });
+  }
+  const tokenFilePath = requiredVariable("AZURE_FEDERATED_TOKEN_FILE");
+  return new WorkloadIdentityCredential({ tenantId, clientId, tokenFilePath, authorityHost });
+}
+
+
+/** The child process's whole job: one token from the SDK, or a non-zero exit. */
+async function runSdkChild(kind: string): Promise<void> {
+  if (!isSdkCredentialKind(kind)) {
+    throw new Error(`unknown SDK credential '${kind}'`);
+  }
+  const token = await sdkCredential(kind).getToken(SCOPE);
+  if (token.token === "") {
+    throw new Error("the SDK returned an empty token");
+  }
+}
+
+
+/** Starts this file as the SDK's child process, with only the given variables. */
+async function sdkTokenRequest(stack: Stack, tokenSource: TokenSourceCase, tokenFile: string): Promise<JournalEntry> {
+  const variables = tokenSource.variables({
+    httpUrl: stack.sim.httpUrl,
+    httpsUrl: stack.sim.httpsUrl,
+    tokenFile,
+  });
+  stack.sim.control.clearJournal();
+  try {
+    await promisify(execFile)(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+      cwd: REPO_ROOT,
+      timeout: SDK_TIMEOUT_MS,
+      env: {
+        PATH: process.env.PATH,
+        NODE_EXTRA_CA_CERTS: stack.sim.caPath,
+        [SDK_CREDENTIAL_VARIABLE]: tokenSource.sdk,
+        ...variables,
+      },
+    });
+  } catch (err) {
+    const stderr = err instanceof Error && "stderr" in err ? String(err.stderr) : "";
+    assert.fail(`the SDK could not get a token from the simulator: ${stderr || String(err)}`);
+  }
+  return firstTokenRequest(stack, tokenSource.endpoint, "the SDK");
+}
+
+
+function firstTokenRequest(stack: Stack, endpoint: EndpointName, who: string): JournalEntry {
+  const [request] = stack.sim.control.journal({ endpoint });
+  assert.ok(request, `${who} sent no request to the ${endpoint} endpoint`);
+  assert.equal(request.status, 200, `${who}'s token request was refused: ${request.body}`);
+  return request;
+}
+
+
+function isTelemetry(name: string): boolean {
+  const lower = name.toLowerCase();
+  return TELEMETRY_PATTERNS.some((pattern) => pattern.test(lower));
+}
+
+
+/** Name/value pairs without telemetry, sorted, so that order does not count. */
+function comparablePairs(pairs: Iterable<[string, string]>): Array<[string, string]> {
+  return [...pairs]
+    .filter(([name]) => !isTelemetry(name))
+    .sort(([a, aValue], [b, bValue]) => a.localeCompare(b) || aValue.localeCompare(bValue));
+}
+
+
+function formFields(request: JournalEntry): Array<[string, string]> {
+  return comparablePairs(new URLSearchParams(request.body).entries());
+}
+
+
+function identityHeaders(request: JournalEntry): Record<string, string | undefined> {
+  return Object.fromEntries(IDENTITY_HEADERS.map((name) => [name, request.headers[name]]));
+}
+
+
+/** The media type alone: parameters such as charset vary between libraries. */
+function mediaType(request: JournalEntry): string | undefined {
+  return request.headers["content-type"]?.split(";")[0]?.trim().toLowerCase();
+}
+
+
+function makeTokenFile(): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), "ai-proxy-azure-conformance-"));
+  // The gateway's workers run as another user: they need to read this file.
+  chmodSync(dir, 0o755);
+  return { dir, file: join(dir, "azure-identity-token") };
+}
+
+
+function describeTokenSource(tokenSource: TokenSourceCase): void {
+  describe(`token requests for ${tokenSource.title}`, () => {
+    const tokenFile = makeTokenFile();
+    let assertion = "";
+
+    const stack = useStack((stack) => {
+      assertion = stack.sim.control.federatedToken({
+        clientId: SIM_WORKLOAD_APP.clientId,
+        tenantId: SIM_TENANT_ID,
+      }).token;
+      writeFileSync(tokenFile.file, `${assertion}\n`, { mode: 0o644 });
+      const gatewayFile = stack.target.pathFor(tokenFile.file);
+      return {
+        plugin: {
+          route_type: "llm/v1/chat",
+          auth: { azure_use_managed_identity: true },
+          model: {
+            provider: "azure",
+            name: "gpt-35-turbo",
+            options: {
+              azure_instance: "my-openai-instance",
+              azure_deployment_id: "kong-gpt-3-5",
+              upstream_url: `${stack.simHttpUrl}/openai/deployments/kong-gpt-3-5/chat/completions`,
+            },
+          },
+        },
+        env: tokenSource.variables({ httpUrl: stack.simHttpUrl, httpsUrl: stack.simHttpsUrl, tokenFile: gatewayFile }),
+        files: { [tokenFile.file]: gatewayFile },
+      };
+    });
+
+    let requests: TokenRequests | undefined;
+    const compared = (): TokenRequests => {
+      assert.ok(requests, "the token requests were not collected");
+      return requests;
+    };
+
+    before(async () => {
+      // The gateway first: it has talked to nothing else since it started.
+      const response = await stack.post("/openai", CHAT);
+      assert.equal(response.status, 200, `the gateway did not sign the chat request: ${await response.text()}`);
+      const plugin = firstTokenRequest(stack, tokenSource.endpoint, "the plugin");
+      const sdk = await sdkTokenRequest(stack, tokenSource, tokenFile.file);
+      requests = { sdk, plugin, assertion };
+    });
+
+    after(() => {
+      rmSync(tokenFile.dir, { recursive: true, force: true });
+    });
+
+    it("uses the same HTTP method", () => {
+      const { sdk, plugin } = compared();
+      assert.equal(plugin.method, sdk.method);
+    });
+
+    it("asks for the same path", () => {
+      const { sdk, plugin } = compared();
+      assert.equal(plugin.path, sdk.path);
+    });
+
+    it("sends the same query parameters", () => {
+      const { sdk, plugin } = compared();
+      assert.deepEqual(comparablePairs(Object.entries(plugin.query)), comparablePairs(Object.entries(sdk.query)));
+    });
+
+    it("sends the same identity headers", () => {
+      const { sdk, plugin } = compared();
+      assert.deepEqual(identityHeaders(plugin), identityHeaders(sdk));
+    });
+
+    it("declares the same body encoding", () => {
+      const { sdk, plugin } = compared();
+      assert.equal(mediaType(plugin), mediaType(sdk));
+    });
+
+    it("sends the same form fields", () => {
+      const { sdk, plugin, assertion } = compared();
+      if (tokenSource.sdk === "workload-identity") {
+        assert.equal(new URLSearchParams(sdk.body).get("client_assertion"), assertion, "the SDK's assertion");
+        assert.equal(new URLSearchParams(plugin.body).get("client_assertion"), assertion, "the plugin's assertion");
+      }
+      assert.deepEqual(formFields(plugin), formFields(sdk));
+    });
+  });
+}
+
+
+const sdkChildKind = process.env[SDK_CREDENTIAL_VARIABLE];
+if (sdkChildKind !== undefined) {
+  await runSdkChild(sdkChildKind);
+} else {
+  for (const tokenSource of CASES) {
+    describeTokenSource(tokenSource);
+  }
+}
