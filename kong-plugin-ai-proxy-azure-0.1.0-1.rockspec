@@ -37,6 +37,7 @@ build = {
     ["kong.plugins.ai-proxy-azure.identity.imds"] = "build/lua/kong/plugins/ai-proxy-azure/identity/imds.lua",
     ["kong.plugins.ai-proxy-azure.identity.source"] = "build/lua/kong/plugins/ai-proxy-azure/identity/source.lua",
     ["kong.plugins.ai-proxy-azure.identity.workload_identity"] = "build/lua/kong/plugins/ai-proxy-azure/identity/workload_identity.lua",
+    ["kong.plugins.ai-proxy-azure.json"] = "build/lua/kong/plugins/ai-proxy-azure/json.lua",
     ["kong.plugins.ai-proxy-azure.schema"] = "build/lua/kong/plugins/ai-proxy-azure/schema.lua",
     ["kong.plugins.ai-proxy-azure.token_cache"] = "build/lua/kong/plugins/ai-proxy-azure/token_cache.lua",
     ["kong.plugins.ai-proxy-azure.url"] = "build/lua/kong/plugins/ai-proxy-azure/url.lua",

@@ -349,6 +349,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         () => workerPids(prefix).filter((pid) => !before.has(pid)).length >= expected,
         "new workers after reload",
       );
+      // Old workers close their idle connections and exit; until then a
+      // client may still send on a connection one of them is closing.
+      await waitFor(() => workerPids(prefix).every((pid) => !before.has(pid)), "old workers to exit after reload");
     },
     stop,
     exited,

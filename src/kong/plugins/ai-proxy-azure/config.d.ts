@@ -15,6 +15,8 @@ export interface AuthConfig {
   azure_client_secret?: string;
   azure_tenant_id?: string;
   allow_override: boolean;
+  /** Seconds a request waits for a token when none is cached. */
+  token_wait_timeout: number;
 }
 
 export interface ModelOptions {

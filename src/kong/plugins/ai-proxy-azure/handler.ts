@@ -8,6 +8,7 @@ import type { AuthConfig, PluginConfig, RouteType } from "./config";
 // Imported at load so that the identity module reads the environment in
 // Kong's master process: nginx workers see no environment variables.
 import { select_source, type TokenError, type TokenSource } from "./identity/source";
+import { is_object } from "./json";
 import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
 
@@ -19,6 +20,9 @@ const PRIORITY = 770;
 
 const COGNITIVE_SERVICES_RESOURCE = "https://cognitiveservices.azure.com";
 
+// One token request, from connecting to the last byte.
+const IDENTITY_TIMEOUT_MS = 5000;
+
 const OPERATION_PATHS: Record<Exclude<RouteType, "preserve">, string> = {
   "llm/v1/chat": "/chat/completions",
   "llm/v1/completions": "/completions",
@@ -28,7 +32,7 @@ const OPERATION_PATHS: Record<Exclude<RouteType, "preserve">, string> = {
 // Client credentials that never reach Azure unless auth.allow_override is on.
 const CLIENT_CREDENTIAL_HEADERS = ["Authorization", "api-key"];
 
-const NO_AUTH: AuthConfig = { azure_use_managed_identity: false, allow_override: false };
+const NO_AUTH: AuthConfig = { azure_use_managed_identity: false, allow_override: false, token_wait_timeout: 5 };
 
 
 interface RequestState {
@@ -109,11 +113,6 @@ function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
 function content_length(): number | undefined {
   const header = kong.request.get_header("Content-Length");
   return header === undefined ? undefined : tonumber(header);
-}
-
-
-function is_object(value: JsonValue | undefined): value is JsonObject {
-  return type(value) === "table";
 }
 
 
@@ -211,7 +210,9 @@ function token_source(conf: PluginConfig, auth: AuthConfig): TokenSource {
   if (known !== undefined) {
     return known;
   }
-  const [source, select_err] = select_source(auth, COGNITIVE_SERVICES_RESOURCE);
+  const [source, select_err] = select_source(auth, COGNITIVE_SERVICES_RESOURCE, {
+    timeout_ms: math.min(IDENTITY_TIMEOUT_MS, auth.token_wait_timeout * 1000),
+  });
   if (source === undefined) {
     kong.log.err(select_err);
     return fail(500, `ai-proxy-azure is misconfigured: ${select_err}`);
@@ -231,7 +232,7 @@ function describe(error: TokenError | string): LuaMultiReturn<[string, string]> 
 
 function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
   const source = token_source(conf, auth);
-  const [token, error] = token_cache.get_token(source);
+  const [token, error] = token_cache.get_token(source, auth.token_wait_timeout);
   if (token === undefined) {
     const [message, detail] = describe(error);
     kong.log.err("failed to get a token from ", source.label, " for ", source.identity, ": ", detail);

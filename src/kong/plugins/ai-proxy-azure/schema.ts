@@ -141,6 +141,17 @@ const auth = {
         description: "Let a client's own `Authorization` or key header (or key parameter) through instead of ours.",
       },
     },
+    {
+      token_wait_timeout: {
+        type: "number",
+        required: true,
+        default: 5,
+        between: [0.1, 60],
+        description:
+          "Extension to Kong's schema. Seconds a request waits for an Entra token when no valid one is " +
+          "cached (at start, or after the identity failed); then it fails with the identity's error.",
+      },
+    },
   ],
   entity_checks: [
     { mutually_required: ["header_name", "header_value"] },
