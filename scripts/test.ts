@@ -99,6 +99,13 @@ function dockerUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The TypeScript of the tests and scripts (the plugin's is checked by the build). */
+function typecheck(): void {
+  const status = run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.tools.json"]);
+  results.push({ name: "typecheck", passed: status === 0 ? 1 : 0, failed: status === 0 ? 0 : 1, skipped: 0 });
+}
+
+typecheck();
 busted("unit", "spec/unit");
 nodeTests("simulator", filesUnder("spec/simulator", ".test.ts"));
 nodeTests("local runtime", filesUnder("spec/runtime", ".test.ts"));
