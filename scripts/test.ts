@@ -105,7 +105,14 @@ function typecheck(): void {
   results.push({ name: "typecheck", passed: status === 0 ? 1 : 0, failed: status === 0 ? 0 : 1, skipped: 0 });
 }
 
+/** luacheck over the local runtime's Lua and the specs (.luacheckrc). */
+function lint(): void {
+  const status = run("luacheck", ["-q", "spec/support/runtime/lua", "spec/unit", "spec/fixtures"]);
+  results.push({ name: "lint", passed: status === 0 ? 1 : 0, failed: status === 0 ? 0 : 1, skipped: 0 });
+}
+
 typecheck();
+lint();
 busted("unit", "spec/unit");
 nodeTests("simulator", filesUnder("spec/simulator", ".test.ts"));
 nodeTests("local runtime", filesUnder("spec/runtime", ".test.ts"));

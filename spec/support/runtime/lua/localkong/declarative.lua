@@ -466,7 +466,7 @@ end
 
 -- Plugin entries are read after every service and route exists, so that
 -- references resolve whatever their order in the file.
-local function read_plugin(problems, where, entry, scope, plugin_schemas, config, lookup)
+local function read_plugin(problems, where, entry, scope, plugin_schemas, lookup)
   if type(entry) ~= "table" or is_array(entry) and #entry > 0 then
     problem(problems, where, "expected a plugin record")
     return nil
@@ -644,7 +644,7 @@ function declarative.load(doc, plugin_schemas)
   local scopes_taken = {}
   for _, item in ipairs(pending_plugins) do
     local plugin = read_plugin(problems, item.where, item.entry, item.scope,
-                               plugin_schemas, config, lookup)
+                               plugin_schemas, lookup)
     if plugin then
       -- Kong allows one instance of a plugin per scope.
       local scope_key = plugin.name .. "|" .. tostring(plugin.route) .. "|" .. tostring(plugin.service)

@@ -255,7 +255,7 @@ end
 --- Makes every cosocket resolve names through dns.resolve, as Kong does.
 function dns.patch_tcp()
   local original_tcp = ngx.socket.tcp
-  ngx.socket.tcp = function()
+  ngx.socket.tcp = function() -- luacheck: ignore 122 (Kong patches it the same way)
     local sock, err = original_tcp()
     if not sock then
       return nil, err

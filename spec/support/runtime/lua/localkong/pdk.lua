@@ -21,7 +21,6 @@ local pdk = {}
 
 local PHASES_THAT_MAY_EXIT = { rewrite = true, access = true }
 
-local DEFAULT_PORTS = { http = 80, https = 443 }
 
 
 local function current_plugin()
@@ -48,14 +47,6 @@ local function balancer_data()
     ctx.balancer_data = data
   end
   return data
-end
-
-
-local function host_header(host, port, scheme)
-  if port == nil or DEFAULT_PORTS[scheme] == port then
-    return host
-  end
-  return host .. ":" .. port
 end
 
 
@@ -116,20 +107,22 @@ end
 local service = { request = {}, response = {} }
 
 
+-- As in Kong: the Host header becomes the bare host name (no port), and the
+-- balancer connects to host:port.
 function service.set_target(host, port)
-  if type(host) ~= "string" or host == "" then
-    error("host must be a non-empty string", 2)
+  if type(host) ~= "string" then
+    error("host must be a string", 2)
   end
-  if type(port) ~= "number" or port < 1 or port > 65535 or port % 1 ~= 0 then
-    error("port must be an integer between 1 and 65535", 2)
+  if type(port) ~= "number" or math.floor(port) ~= port then
+    error("port must be an integer", 2)
   end
+  if port < 0 or port > 65535 then
+    error("port must be an integer between 0 and 65535: given " .. port, 2)
+  end
+  ngx.var.upstream_host = host
   local data = balancer_data()
   data.host = host
   data.port = port
-  -- Kong sets Host from the target unless the route preserves the client's.
-  if not ngx.ctx.localkong_preserve_host then
-    ngx.var.upstream_host = host_header(host, port, ngx.var.upstream_scheme)
-  end
 end
 
 
@@ -138,10 +131,6 @@ function service.request.set_scheme(scheme)
     error("invalid scheme: " .. tostring(scheme), 2)
   end
   ngx.var.upstream_scheme = scheme
-  local data = balancer_data()
-  if data.host and not ngx.ctx.localkong_preserve_host then
-    ngx.var.upstream_host = host_header(data.host, data.port, scheme)
-  end
 end
 
 

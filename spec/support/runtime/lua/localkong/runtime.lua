@@ -190,7 +190,6 @@ function runtime.access()
     end
   end
 
-  ctx.localkong_preserve_host = route.preserve_host
   ngx.var.upstream_scheme = service.protocol
   ngx.var.upstream_uri = join_paths(service.path, rest)
   if not route.preserve_host then

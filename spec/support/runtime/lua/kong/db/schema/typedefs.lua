@@ -6,7 +6,6 @@
 local null = require("localkong.schema").null
 
 
-local type = type
 local pairs = pairs
 local tonumber = tonumber
 local setmetatable = setmetatable
