@@ -171,7 +171,7 @@ end
 function runtime.access()
   local ctx = ngx.ctx
   local path = kong.request.get_path()
-  local route_index, matched_prefix = declarative.match_route(config, path)
+  local route_index, _, matched_prefix = declarative.match_route(config, path)
   if not route_index then
     return no_route()
   end
