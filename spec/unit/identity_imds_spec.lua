@@ -10,6 +10,7 @@ local CLIENT = "aabdecea-fc38-40ca-9edd-263878b290fe"
 local NOW = 1700000000
 local DEFAULT_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
 local QUERY = "api-version=2018-02-01&resource=https%3A%2F%2Fcognitiveservices.azure.com"
+local RESOURCE_ID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kong"
 
 
 local function fixture(name)
@@ -68,11 +69,23 @@ describe("Managed identity (IMDS)", function()
       assert.equal(5000, request.timeout_ms)
     end)
 
-    it("names a user-assigned identity with client_id", function()
-      local request = imds.build_imds_request(DEFAULT_ENDPOINT, RESOURCE, CLIENT, 5000)
+    for _, case in ipairs({
+      { what = "names a user-assigned identity by client id with client_id", kind = "client_id", param = "client_id" },
+      { what = "names a user-assigned identity by object id with object_id", kind = "object_id", param = "object_id" },
+      {
+        what = "names a user-assigned identity by resource id with msi_res_id",
+        kind = "resource_id", param = "msi_res_id", value = RESOURCE_ID,
+        encoded = "%2Fsubscriptions%2Fs1%2FresourceGroups%2Frg%2Fproviders%2F"
+          .. "Microsoft.ManagedIdentity%2FuserAssignedIdentities%2Fkong",
+      },
+    }) do
+      it(case.what, function()
+        local value = case.value or CLIENT
+        local request = imds.build_imds_request(DEFAULT_ENDPOINT, RESOURCE, { kind = case.kind, value = value }, 5000)
 
-      assert.equal(DEFAULT_ENDPOINT .. "?" .. QUERY .. "&client_id=" .. CLIENT, request.url)
-    end)
+        assert.equal(DEFAULT_ENDPOINT .. "?" .. QUERY .. "&" .. case.param .. "=" .. (case.encoded or value), request.url)
+      end)
+    end
 
     it("gives up connecting sooner than it gives up reading", function()
       local request = imds.build_imds_request(DEFAULT_ENDPOINT, RESOURCE, nil, 5000)
@@ -262,7 +275,7 @@ describe("Managed identity (IMDS)", function()
         sent[#sent + 1] = request
         return response(200, fixture("imds_token.json"))
       end
-      local source = assert(imds.imds_source(DEFAULT_ENDPOINT, RESOURCE, CLIENT, 3000))
+      local source = assert(imds.imds_source(DEFAULT_ENDPOINT, RESOURCE, { kind = "client_id", value = CLIENT }, 3000))
 
       local token, err = source.fetch()
 

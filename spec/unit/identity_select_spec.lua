@@ -9,6 +9,28 @@ local SECRET = "s3cr3t-Value~1"
 local TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 local CLIENT = "aabdecea-fc38-40ca-9edd-263878b290fe"
 local OTHER_CLIENT = "11111111-2222-3333-4444-555555555555"
+local OBJECT = "0b1d7e3c-6a42-4f1e-9d59-3c2f1a7b8e90"
+local RESOURCE_ID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kong"
+local APP_SERVICE = { IDENTITY_ENDPOINT = "http://localhost:41000/msi/token", IDENTITY_HEADER = "h34d3r" }
+local ML = { MSI_ENDPOINT = "http://127.0.0.1:46808/msi/token", MSI_SECRET = "ml-s3cret" }
+local CLOUD_SHELL = { MSI_ENDPOINT = "http://localhost:50342/oauth2/token" }
+local ARC = { IDENTITY_ENDPOINT = "http://localhost:40342/metadata/identity/oauth2/token", IMDS_ENDPOINT = "http://localhost:40342" }
+local WORKLOAD = {
+  AZURE_CLIENT_ID = CLIENT, AZURE_TENANT_ID = TENANT,
+  AZURE_FEDERATED_TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token",
+}
+
+
+-- The union of environments, later ones winning.
+local function merge(...)
+  local merged = {}
+  for _, vars in ipairs({ ... }) do
+    for name, value in pairs(vars) do
+      merged[name] = value
+    end
+  end
+  return merged
+end
 
 
 -- Loads the identity modules afresh as the master would, with the process
@@ -80,9 +102,9 @@ describe("Identity source selection", function()
       table.sort(asked)
 
       assert.same({
-        "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_POD_IDENTITY_AUTHORITY_HOST", "AZURE_TENANT_ID", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
-        "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET",
+        "AI_PROXY_AZURE_TEST_ARC_TOKENS_DIR", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "AZURE_TENANT_ID", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
+        "MSI_SECRET",
       }, asked)
     end)
   end)
@@ -175,10 +197,122 @@ describe("Identity source selection", function()
         env = { AZURE_AUTHORITY_HOST = "https://login.microsoftonline.us" },
         kind = "client_secret", identity = CLIENT, host = "login.microsoftonline.us",
       },
+      {
+        what = "the cloud's authority when AZURE_AUTHORITY_HOST is not set",
+        auth = { azure_client_id = CLIENT, azure_client_secret = SECRET, azure_tenant_id = TENANT },
+        env = {},
+        options = { authority_host = "https://login.chinacloudapi.cn" },
+        kind = "client_secret", identity = CLIENT, host = "login.chinacloudapi.cn",
+      },
+      {
+        what = "AZURE_AUTHORITY_HOST over the cloud's authority",
+        auth = { azure_use_managed_identity = true },
+        env = merge(WORKLOAD, { AZURE_AUTHORITY_HOST = "https://login.microsoftonline.us" }),
+        options = { authority_host = "https://login.chinacloudapi.cn" },
+        kind = "workload_identity", identity = CLIENT, host = "login.microsoftonline.us",
+      },
+      {
+        what = "the App Service identity endpoint (also Functions and Container Apps)",
+        auth = { azure_use_managed_identity = true },
+        env = APP_SERVICE,
+        kind = "app_service", identity = "system-assigned", host = "localhost:41000",
+      },
+      {
+        what = "a user-assigned identity on App Service by AZURE_CLIENT_ID",
+        auth = { azure_use_managed_identity = true },
+        env = merge(APP_SERVICE, { AZURE_CLIENT_ID = CLIENT }),
+        kind = "app_service", identity = CLIENT, host = "localhost:41000",
+      },
+      {
+        what = "a user-assigned identity on App Service by object id, over AZURE_CLIENT_ID",
+        auth = { azure_use_managed_identity = true, azure_object_id = OBJECT },
+        env = merge(APP_SERVICE, { AZURE_CLIENT_ID = CLIENT }),
+        kind = "app_service", identity = "object id " .. OBJECT, host = "localhost:41000",
+      },
+      {
+        what = "a user-assigned identity through IMDS by resource id",
+        auth = { azure_use_managed_identity = true, azure_resource_id = RESOURCE_ID },
+        env = {},
+        kind = "imds", identity = "resource id " .. RESOURCE_ID, host = "169.254.169.254",
+      },
+      {
+        what = "a managed identity by object id even beside a workload identity's variables",
+        auth = { azure_use_managed_identity = true, azure_object_id = OBJECT },
+        env = WORKLOAD,
+        kind = "imds", identity = "object id " .. OBJECT, host = "169.254.169.254",
+      },
+      {
+        what = "the workload identity before App Service",
+        auth = { azure_use_managed_identity = true },
+        env = merge(APP_SERVICE, WORKLOAD),
+        kind = "workload_identity", identity = CLIENT, host = "login.microsoftonline.com",
+      },
+      {
+        what = "App Service before Azure Machine Learning",
+        auth = { azure_use_managed_identity = true },
+        env = merge(ML, APP_SERVICE),
+        kind = "app_service", identity = "system-assigned", host = "localhost:41000",
+      },
+      {
+        what = "App Service before Azure Arc (both set IDENTITY_ENDPOINT)",
+        auth = { azure_use_managed_identity = true },
+        env = merge(ARC, APP_SERVICE),
+        kind = "app_service", identity = "system-assigned", host = "localhost:41000",
+      },
+      {
+        what = "Azure Machine Learning with MSI_ENDPOINT and MSI_SECRET",
+        auth = { azure_use_managed_identity = true, azure_client_id = CLIENT },
+        env = ML,
+        kind = "ml", identity = CLIENT, host = "127.0.0.1:46808",
+      },
+      {
+        what = "Azure Machine Learning before Azure Arc",
+        auth = { azure_use_managed_identity = true },
+        env = merge(ARC, ML),
+        kind = "ml", identity = "system-assigned", host = "127.0.0.1:46808",
+      },
+      {
+        what = "Cloud Shell with MSI_ENDPOINT alone",
+        auth = { azure_use_managed_identity = true },
+        env = CLOUD_SHELL,
+        kind = "cloud_shell", identity = "the signed-in user", host = "localhost:50342",
+      },
+      {
+        what = "Cloud Shell before Azure Arc",
+        auth = { azure_use_managed_identity = true },
+        env = merge(ARC, CLOUD_SHELL),
+        kind = "cloud_shell", identity = "the signed-in user", host = "localhost:50342",
+      },
+      {
+        what = "Azure Arc with IDENTITY_ENDPOINT and IMDS_ENDPOINT, at 127.0.0.1 for localhost",
+        auth = { azure_use_managed_identity = true },
+        env = ARC,
+        kind = "arc", identity = "system-assigned", host = "127.0.0.1:40342",
+      },
+      {
+        what = "Azure Arc at its default endpoint when only the agent's executable is found",
+        auth = { azure_use_managed_identity = true },
+        env = {},
+        options = { arc_agent_installed = true },
+        kind = "arc", identity = "system-assigned", host = "127.0.0.1:40342",
+      },
+      {
+        what = "IMDS, not Arc, with IDENTITY_ENDPOINT alone",
+        auth = { azure_use_managed_identity = true },
+        env = { IDENTITY_ENDPOINT = ARC.IDENTITY_ENDPOINT },
+        kind = "imds", identity = "system-assigned", host = "169.254.169.254",
+      },
+      {
+        what = "Azure Arc before IMDS's pod identity host",
+        auth = { azure_use_managed_identity = true },
+        env = merge(ARC, { AZURE_POD_IDENTITY_AUTHORITY_HOST = "http://127.0.0.1:2579" }),
+        kind = "arc", identity = "system-assigned", host = "127.0.0.1:40342",
+      },
     }) do
       it(case.what, function()
         local source_module = load_with_environment(case.env)
-        local source, err = source_module.select_source(case.auth, RESOURCE)
+        local options = merge({ arc_agent_installed = false }, case.options or {})
+        local source, err = source_module.select_source(case.auth, RESOURCE, options)
 
         assert.is_nil(err)
         assert.equal(case.kind, source.kind)
@@ -253,10 +387,44 @@ describe("Identity source selection", function()
         err = "failed to select an Azure identity: failed to use AZURE_POD_IDENTITY_AUTHORITY_HOST: "
           .. "failed to parse URL: not absolute",
       },
+      {
+        what = "on Service Fabric, whose endpoint's certificate cannot be verified",
+        auth = { azure_use_managed_identity = true },
+        env = merge(APP_SERVICE, { IDENTITY_SERVER_THUMBPRINT = "0123456789ABCDEF" }),
+        err = "failed to select an Azure identity: Service Fabric's managed identity (IDENTITY_SERVER_THUMBPRINT "
+          .. "is set) is not supported: its endpoint's certificate cannot be verified",
+      },
+      {
+        what = "that names a user-assigned identity in Cloud Shell",
+        auth = { azure_use_managed_identity = true },
+        env = merge(CLOUD_SHELL, { AZURE_CLIENT_ID = CLIENT }),
+        err = "failed to select an Azure identity: Cloud Shell (MSI_ENDPOINT) offers no user-assigned identity, "
+          .. "but azure_client_id or AZURE_CLIENT_ID names one: remove it",
+      },
+      {
+        what = "that names a user-assigned identity on Azure Arc",
+        auth = { azure_use_managed_identity = true, azure_resource_id = RESOURCE_ID },
+        env = ARC,
+        err = "failed to select an Azure identity: Azure Arc offers no user-assigned identity, "
+          .. "but azure_resource_id names one: remove it",
+      },
+      {
+        what = "that names an identity by object id for Azure Machine Learning",
+        auth = { azure_use_managed_identity = true, azure_object_id = OBJECT },
+        env = ML,
+        err = "failed to select an Azure identity: Azure Machine Learning names a user-assigned identity "
+          .. "by client id only, but azure_object_id is set",
+      },
+      {
+        what = "with an App Service endpoint that is not a URL",
+        auth = { azure_use_managed_identity = true },
+        env = { IDENTITY_ENDPOINT = "localhost:41000/msi/token", IDENTITY_HEADER = "h" },
+        err = "failed to select an Azure identity: failed to use IDENTITY_ENDPOINT: failed to parse URL: not absolute",
+      },
     }) do
       it(case.what, function()
         local source_module = load_with_environment(case.env)
-        local source, err = source_module.select_source(case.auth, RESOURCE)
+        local source, err = source_module.select_source(case.auth, RESOURCE, { arc_agent_installed = false })
 
         assert.is_nil(source)
         assert.equal(case.err, err)
@@ -309,6 +477,13 @@ describe("Identity source selection", function()
         key({ azure_use_managed_identity = true, azure_client_id = CLIENT }),
         key({ azure_use_managed_identity = true }, { AZURE_POD_IDENTITY_AUTHORITY_HOST = "http://127.0.0.1:2579" }),
         key({ azure_use_managed_identity = true }, {}, "https://cognitiveservices.azure.us"),
+        key({ azure_use_managed_identity = true, azure_object_id = OBJECT }),
+        key({ azure_use_managed_identity = true, azure_resource_id = RESOURCE_ID }),
+        key({ azure_use_managed_identity = true }, APP_SERVICE),
+        key({ azure_use_managed_identity = true, azure_client_id = CLIENT }, APP_SERVICE),
+        key({ azure_use_managed_identity = true }, ML),
+        key({ azure_use_managed_identity = true }, CLOUD_SHELL),
+        key({ azure_use_managed_identity = true }, ARC),
       }
 
       local seen = {}

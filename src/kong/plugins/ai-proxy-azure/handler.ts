@@ -4,10 +4,11 @@
 // header_filter cleans the response headers and drops a token Azure refused.
 
 import * as cjson from "cjson.safe";
-import type { AuthConfig, PluginConfig, RouteType } from "./config";
+import { azure_url, cloud_of, token_resource } from "./azure_endpoint";
+import type { AuthConfig, PluginConfig } from "./config";
 // Imported at load so that the identity module reads the environment in
 // Kong's master process: nginx workers see no environment variables.
-import { select_source, type TokenError, type TokenSource } from "./identity/source";
+import { announce, select_source, type TokenError, type TokenSource } from "./identity/source";
 import { is_object } from "./json";
 import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
@@ -18,16 +19,8 @@ const VERSION = "0.1.0";
 // The same place in the plugin chain as Kong's ai-proxy.
 const PRIORITY = 770;
 
-const COGNITIVE_SERVICES_RESOURCE = "https://cognitiveservices.azure.com";
-
 // One token request, from connecting to the last byte.
 const IDENTITY_TIMEOUT_MS = 5000;
-
-const OPERATION_PATHS: Record<Exclude<RouteType, "preserve">, string> = {
-  "llm/v1/chat": "/chat/completions",
-  "llm/v1/completions": "/completions",
-  "llm/v1/embeddings": "/embeddings",
-};
 
 // Client credentials that never reach Azure unless auth.allow_override is on.
 const CLIENT_CREDENTIAL_HEADERS = ["Authorization", "api-key"];
@@ -64,23 +57,14 @@ function state(): RequestState {
 }
 
 
-function azure_url(conf: PluginConfig): string {
-  const options = conf.model.options;
-  const operation = conf.route_type === "preserve" ? "" : OPERATION_PATHS[conf.route_type];
-  return (
-    `https://${options.azure_instance}.openai.azure.com` +
-    `/openai/deployments/${options.azure_deployment_id}${operation}`
-  );
-}
-
-
 /** The query Azure gets: the client's over the URL's, and an api-version. */
 function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig): string {
   const args = ngx.decode_args(target.query);
   for (const [name, value] of ngx.decode_args(kong.request.get_raw_query())) {
     args.set(name, value);
   }
-  if (args.get("api-version") === undefined) {
+  // The v1 API takes no api-version.
+  if (args.get("api-version") === undefined && conf.model.options.azure_api_style !== "v1") {
     args.set("api-version", conf.model.options.azure_api_version);
   }
   if (auth.param_location === "query" && auth.param_name !== undefined && auth.param_value !== undefined) {
@@ -93,7 +77,7 @@ function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig)
 
 
 function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
-  const [target, parse_err] = parse_url(conf.model.options.upstream_url ?? azure_url(conf));
+  const [target, parse_err] = parse_url(conf.model.options.upstream_url ?? azure_url(conf.route_type, conf.model.options));
   if (target === undefined) {
     kong.log.err("failed to build the Azure OpenAI URL: ", parse_err);
     return fail(500, "ai-proxy-azure is misconfigured: the Azure OpenAI URL is not valid");
@@ -149,6 +133,13 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): string | undefined {
     return fail(400, `model '${requested_model}' is not served here: this route serves '${conf.model.name}'`);
   }
   state().request_model = requested_model;
+
+  // The v1 API finds the deployment by the body's model.
+  const deployment = conf.model.options.azure_deployment_id;
+  if (conf.model.options.azure_api_style === "v1" && requested_model !== deployment) {
+    body.set("model", deployment);
+    changed = true;
+  }
 
   if (conf.route_type !== "llm/v1/embeddings") {
     const stream = body.get("stream");
@@ -210,14 +201,17 @@ function token_source(conf: PluginConfig, auth: AuthConfig): TokenSource {
   if (known !== undefined) {
     return known;
   }
-  const [source, select_err] = select_source(auth, COGNITIVE_SERVICES_RESOURCE, {
+  const resource = token_resource(auth, conf.model.options);
+  const [source, select_err] = select_source(auth, resource, {
     timeout_ms: math.min(IDENTITY_TIMEOUT_MS, auth.token_wait_timeout * 1000),
+    authority_host: cloud_of(conf.model.options).authority_host,
   });
   if (source === undefined) {
     kong.log.err(select_err);
     return fail(500, `ai-proxy-azure is misconfigured: ${select_err}`);
   }
   sources.set(conf, source);
+  announce(source, resource);
   return source;
 }
 

@@ -10,7 +10,17 @@ import * as typedefs from "kong.db.schema.typedefs";
 /** A name Azure puts into a host or a path: no separators, no whitespace. */
 const AZURE_NAME_PATTERN = "^[%w][%w._~-]*$";
 
-const IDENTITY_FIELDS = ["azure_client_id", "azure_client_secret", "azure_tenant_id"] as const;
+const IDENTITY_FIELDS = [
+  "azure_client_id",
+  "azure_client_secret",
+  "azure_tenant_id",
+  "azure_object_id",
+  "azure_resource_id",
+  "azure_token_scope",
+] as const;
+
+// Azure names a user-assigned identity by one of these, never two at once.
+const USER_ASSIGNED_ID_FIELDS = ["azure_client_id", "azure_object_id", "azure_resource_id"] as const;
 
 
 // Kong hands entity checks ngx.null (the same value as cjson.null) for unset fields.
@@ -23,6 +33,9 @@ interface AuthRecord {
   azure_client_id?: string | NgxNull;
   azure_client_secret?: string | NgxNull;
   azure_tenant_id?: string | NgxNull;
+  azure_object_id?: string | NgxNull;
+  azure_resource_id?: string | NgxNull;
+  azure_token_scope?: string | NgxNull;
 }
 
 
@@ -46,6 +59,9 @@ function check_auth(auth: AuthRecord): LuaMultiReturn<[true] | [undefined, strin
         return $multi(undefined, `${field} is used only with azure_use_managed_identity: true`);
       }
     }
+  }
+  if (USER_ASSIGNED_ID_FIELDS.filter((field) => is_set(auth[field])).length > 1) {
+    return $multi(undefined, "set at most one of azure_client_id, azure_object_id and azure_resource_id");
   }
   return $multi(true);
 }
@@ -134,6 +150,37 @@ const auth = {
       },
     },
     {
+      azure_object_id: {
+        type: "string",
+        required: false,
+        referenceable: true,
+        description:
+          "Extension to Kong's schema. Object (principal) id of a user-assigned managed identity; " +
+          "instead of azure_client_id.",
+      },
+    },
+    {
+      azure_resource_id: {
+        type: "string",
+        required: false,
+        referenceable: true,
+        match: "^/[Ss][Uu][Bb][Ss][Cc][Rr][Ii][Pp][Tt][Ii][Oo][Nn][Ss]/%S+$",
+        description:
+          "Extension to Kong's schema. ARM resource id of a user-assigned managed identity " +
+          "(`/subscriptions/.../userAssignedIdentities/<name>`); instead of azure_client_id.",
+      },
+    },
+    {
+      azure_token_scope: {
+        type: "string",
+        required: false,
+        match: "^https://[^%s/]+[^%s]*/%.default$",
+        description:
+          "Extension to Kong's schema. The token scope, ending in `/.default`, instead of the one " +
+          "model.options.azure_cloud implies.",
+      },
+    },
+    {
       allow_override: {
         type: "boolean",
         required: false,
@@ -194,6 +241,38 @@ const model_options = {
         default: "2023-05-15",
         match: "^[%w.-]+$",
         description: "`api-version` sent to Azure when the client sends none.",
+      },
+    },
+    {
+      azure_cloud: {
+        type: "string",
+        required: true,
+        default: "public",
+        one_of: ["public", "usgovernment", "china"],
+        description:
+          "Extension to Kong's schema. The Azure cloud: sets the Entra authority, the token scope and " +
+          "the Azure OpenAI host suffix.",
+      },
+    },
+    {
+      azure_host_suffix: {
+        type: "string",
+        required: false,
+        match: "^[%w][%w.-]*%w$",
+        description:
+          "Extension to Kong's schema. Host suffix of the resource instead of the cloud's " +
+          "(`openai.azure.com`), e.g. `cognitiveservices.azure.com`.",
+      },
+    },
+    {
+      azure_api_style: {
+        type: "string",
+        required: true,
+        default: "deployments",
+        one_of: ["deployments", "v1"],
+        description:
+          "Extension to Kong's schema. `deployments`: `/openai/deployments/<id>/...` with an api-version; " +
+          "`v1`: `/openai/v1/...` with the deployment as the body's `model` and no api-version.",
       },
     },
     {

@@ -18,6 +18,18 @@ export interface IdentityEnvironment {
   MSI_ENDPOINT?: string;
   MSI_SECRET?: string;
   IMDS_ENDPOINT?: string;
+  IDENTITY_SERVER_THUMBPRINT?: string;
+  /**
+   * Replaces Azure Arc's key file directory; for tests only. Azure defines no
+   * such variable. It is read from the environment, never from a plugin
+   * config, because of who can set it: the Arc checks keep an endpoint from
+   * making us send any file of the host, and the endpoint itself comes from
+   * IDENTITY_ENDPOINT in this same environment. Whoever sets one can already
+   * set the other (and all of Kong's settings), so the variable gives nobody
+   * a power they lacked, while Admin API users, who write plugin configs,
+   * cannot reach it. Selection logs a warning when it is set.
+   */
+  AI_PROXY_AZURE_TEST_ARC_TOKENS_DIR?: string;
 }
 
 export type VariableReader = (name: string) => string | undefined;
@@ -35,7 +47,13 @@ const NAMES: ReadonlyArray<keyof IdentityEnvironment> = [
   "MSI_ENDPOINT",
   "MSI_SECRET",
   "IMDS_ENDPOINT",
+  "IDENTITY_SERVER_THUMBPRINT",
+  "AI_PROXY_AZURE_TEST_ARC_TOKENS_DIR",
 ];
+
+// The Arc agent's executable on Linux: its presence means Arc, even when the
+// agent's variables are not in Kong's environment.
+const ARC_AGENT_EXECUTABLE = "/opt/azcmagent/bin/himds";
 
 
 /** The identity variables that read_variable finds; an empty value counts as unset. */
@@ -53,3 +71,18 @@ export function read_environment(read_variable: VariableReader): IdentityEnviron
 
 /** The process environment as it was when the module loaded. */
 export const environment: Readonly<IdentityEnvironment> = read_environment(os.getenv);
+
+
+/** Whether a file exists and this process may open it. */
+export function file_exists(path: string): boolean {
+  const [file] = io.open(path, "rb");
+  if (file === undefined) {
+    return false;
+  }
+  file.close();
+  return true;
+}
+
+
+/** Whether the Azure Arc agent was installed on this host when the module loaded. */
+export const arc_agent_installed: boolean = file_exists(ARC_AGENT_EXECUTABLE);

@@ -11,7 +11,6 @@ import {
   decode_object,
   first_line,
   host_of,
-  integer_field,
   is_bearer_token,
   is_connect_failure,
   is_timeout,
@@ -20,6 +19,8 @@ import {
   string_field,
   token_error,
 } from "./common";
+import { expiry_of } from "./expiry";
+import { identity_label, type UserAssignedId } from "./managed_identity";
 import type { Token, TokenError, TokenSource } from "./types";
 
 
@@ -34,6 +35,12 @@ const API_VERSION = "2018-02-01";
 // IMDS is a link-local address: when it does not accept a connection within
 // this time, there is none.
 const CONNECT_TIMEOUT_MS = 2000;
+
+const SELECTOR_PARAMS: Record<UserAssignedId["kind"], string> = {
+  client_id: "client_id",
+  object_id: "object_id",
+  resource_id: "msi_res_id",
+};
 
 
 /**
@@ -59,19 +66,19 @@ export function imds_endpoint(pod_identity_host: string | undefined): LuaMultiRe
 }
 
 
-/** The token request; client_id selects a user-assigned identity. */
+/** The token request; identity selects a user-assigned identity by client, object or resource id. */
 export function build_imds_request(
   endpoint: string,
   resource: string,
-  client_id: string | undefined,
+  identity: UserAssignedId | undefined,
   timeout_ms: number,
 ): http.HttpRequest {
   const query: Array<[string, string]> = [
     ["api-version", API_VERSION],
     ["resource", resource],
   ];
-  if (client_id !== undefined) {
-    query.push(["client_id", client_id]);
+  if (identity !== undefined) {
+    query.push([SELECTOR_PARAMS[identity.kind], identity.value]);
   }
   return {
     method: "GET",
@@ -116,7 +123,8 @@ export function imds_transport_error(reason: string, endpoint_host: string): Tok
 /**
  * A token from an IMDS answer, or the error it describes. IMDS sends every
  * value as a string; expires_on (epoch seconds) is preferred, expires_in is
- * the fallback when expires_on is missing or already past.
+ * the fallback when expires_on is missing, unreadable or already past.
+ * client_id is the identity's label: its client id, "object id <id>", ...
  */
 export function read_imds_response(
   response: http.HttpResponse,
@@ -138,14 +146,7 @@ export function read_imds_response(
     if (answer === undefined || !is_bearer_token(access_token)) {
       return $multi(undefined, imds_error("transient", unreadable, `${detail}: no usable access_token`, response));
     }
-    const expires_on = integer_field(answer, "expires_on");
-    const expires_in = integer_field(answer, "expires_in");
-    let expires_at: number | undefined;
-    if (expires_on !== undefined && expires_on > now) {
-      expires_at = expires_on;
-    } else if (expires_in !== undefined && expires_in > 0) {
-      expires_at = now + expires_in;
-    }
+    const expires_at = expiry_of(answer, now);
     if (expires_at === undefined) {
       const reason = `${detail}: no usable expires_on or expires_in`;
       return $multi(undefined, imds_error("transient", unreadable, reason, response));
@@ -181,11 +182,11 @@ export function read_imds_response(
 }
 
 
-/** A token source for the host's system-assigned identity, or the user-assigned client_id. */
+/** A token source for the host's system-assigned identity, or the user-assigned one named. */
 export function imds_source(
   endpoint: string,
   resource: string,
-  client_id: string | undefined,
+  user_assigned: UserAssignedId | undefined,
   timeout_ms: number,
 ): LuaMultiReturn<[TokenSource] | [undefined, string]> {
   const [target, err] = parse_url(endpoint);
@@ -193,7 +194,9 @@ export function imds_source(
     return $multi(undefined, err);
   }
   const endpoint_host = host_of(target);
-  const identity = client_id ?? "system-assigned";
+  const identity = identity_label(user_assigned);
+  // Messages name a user-assigned identity by its label, and none for the system-assigned one.
+  const client_id = user_assigned === undefined ? undefined : identity;
 
   return $multi({
     kind: "imds",
@@ -202,7 +205,7 @@ export function imds_source(
     identity,
     endpoint_host,
     fetch: (): LuaMultiReturn<[Token] | [undefined, TokenError]> => {
-      const [response, reason] = http.request(build_imds_request(endpoint, resource, client_id, timeout_ms));
+      const [response, reason] = http.request(build_imds_request(endpoint, resource, user_assigned, timeout_ms));
       if (response === undefined) {
         return $multi(undefined, imds_transport_error(reason, endpoint_host));
       }

@@ -1,7 +1,14 @@
 // What every token source gives the handler: a token, or an error that says
 // whether the source is missing here, refused us, or may work again soon.
 
-export type TokenSourceKind = "imds" | "client_secret" | "workload_identity";
+export type TokenSourceKind =
+  | "imds"
+  | "app_service"
+  | "arc"
+  | "ml"
+  | "cloud_shell"
+  | "client_secret"
+  | "workload_identity";
 
 export interface Token {
   access_token: string;
@@ -42,7 +49,7 @@ export interface TokenSource {
   label: string;
   /** Tells identities, scopes and authorities apart; holds no secret. */
   cache_key: string;
-  /** The client id, or "system-assigned". */
+  /** The client id, "object id <id>", "resource id <id>", or "system-assigned". */
   identity: string;
   /** Host (and port when not the default) of the token endpoint. */
   endpoint_host: string;
