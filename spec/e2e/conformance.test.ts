@@ -8,17 +8,22 @@
 // AZURE_* variables, and NODE_EXTRA_CA_CERTS to trust the simulator's test CA
 // (Node reads that variable only when it starts). It reaches the simulator at
 // this machine's own address, whichever target runs the gateway.
+//
+// Azure Arc answers a first request with a challenge naming a key file, which
+// the SDK accepts only under /var/opt/azcmagent/tokens/: the simulator's key
+// files are elsewhere, so the SDK stops after the challenge. For Arc the
+// challenged requests are compared, and the plugin's answer to the challenge
+// is checked against that same request plus the key as Basic credentials.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 
-import { createHttpHeaders, type PipelinePolicy } from "@azure/core-rest-pipeline";
 import {
   ClientSecretCredential,
   ManagedIdentityCredential,
@@ -29,6 +34,7 @@ import {
 
 import { REPO_ROOT } from "../support/runtime/gateway.ts";
 import {
+  SIM_IDENTITY_HEADER,
   SIM_SECRET_APP,
   SIM_TENANT_ID,
   SIM_USER_IDENTITY_1,
@@ -37,6 +43,7 @@ import {
   type JournalEntry,
 } from "../support/simulator/index.ts";
 import { useStack, type Stack } from "./support/stack.ts";
+import { currentTarget } from "./support/targets.ts";
 
 
 const SCOPE = "https://cognitiveservices.azure.com/.default";
@@ -63,37 +70,68 @@ const TELEMETRY_PATTERNS = [
   /^x-ms-lib-capability$/,
 ];
 
-type SdkCredentialKind = "imds" | "client-secret" | "workload-identity";
+type SdkCredentialKind = "managed-identity" | "client-secret" | "workload-identity";
 
 interface TokenSourceCase {
   title: string;
   sdk: SdkCredentialKind;
   endpoint: EndpointName;
   /**
-   * The AZURE_* variables of this identity, for a process that reaches the
+   * The identity variables of this source, for a process that reaches the
    * simulator at httpUrl and httpsUrl; the federated token file at tokenFile.
    */
   variables(urls: { httpUrl: string; httpsUrl: string; tokenFile: string }): Record<string, string>;
+  /** Azure Arc: the first request is answered with a key file challenge. */
+  challenged?: boolean;
 }
 
 interface TokenRequests {
   sdk: JournalEntry;
   plugin: JournalEntry;
+  /** Arc: the plugin's second request, which answers the challenge. */
+  pluginAnswer?: JournalEntry;
+  /** Arc: the contents of the key file the challenge named. */
+  key?: string;
   /** The federated token file's content: the assertion both must send. */
   assertion: string;
 }
 
 
+const ARC_PATH = "/arc/metadata/identity/oauth2/token";
+
 const CASES: TokenSourceCase[] = [
   {
     title: "the system-assigned managed identity (IMDS)",
-    sdk: "imds",
+    sdk: "managed-identity",
     endpoint: "imds",
     variables: ({ httpUrl }) => ({ AZURE_POD_IDENTITY_AUTHORITY_HOST: httpUrl }),
   },
   {
+    title: "the system-assigned managed identity (App Service, Functions, Container Apps)",
+    sdk: "managed-identity",
+    endpoint: "appservice",
+    variables: ({ httpUrl }) => ({ IDENTITY_ENDPOINT: `${httpUrl}/msi/token`, IDENTITY_HEADER: SIM_IDENTITY_HEADER }),
+  },
+  {
+    title: "a user-assigned managed identity by client id (App Service)",
+    sdk: "managed-identity",
+    endpoint: "appservice",
+    variables: ({ httpUrl }) => ({
+      IDENTITY_ENDPOINT: `${httpUrl}/msi/token`,
+      IDENTITY_HEADER: SIM_IDENTITY_HEADER,
+      AZURE_CLIENT_ID: SIM_USER_IDENTITY_1.clientId,
+    }),
+  },
+  {
+    title: "the managed identity of an Azure Arc-enabled server",
+    sdk: "managed-identity",
+    endpoint: "arc",
+    challenged: true,
+    variables: ({ httpUrl }) => ({ IDENTITY_ENDPOINT: `${httpUrl}${ARC_PATH}`, IMDS_ENDPOINT: httpUrl }),
+  },
+  {
     title: "a user-assigned managed identity by client id (IMDS)",
-    sdk: "imds",
+    sdk: "managed-identity",
     endpoint: "imds",
     variables: ({ httpUrl }) => ({
       AZURE_POD_IDENTITY_AUTHORITY_HOST: httpUrl,
@@ -126,7 +164,7 @@ const CASES: TokenSourceCase[] = [
 
 
 function isSdkCredentialKind(value: string): value is SdkCredentialKind {
-  return value === "imds" || value === "client-secret" || value === "workload-identity";
+  return value === "managed-identity" || value === "client-secret" || value === "workload-identity";
 }
 
 
@@ -139,40 +177,9 @@ function requiredVariable(name: string): string {
 }
 
 
-/**
- * Entra's OpenID configuration document for the simulated authority. MSAL reads
- * it before its first token request when instance discovery is off; the
- * simulator does not serve it, so the SDK's pipeline answers it in process, in
- * the shape Entra publishes. Every other request goes to the simulator.
- */
-function openIdConfigurationPolicy(authorityHost: string, tenantId: string): PipelinePolicy {
-  const tenantUrl = `${authorityHost.replace(/\/+$/, "")}/${tenantId}`;
-  const document = {
-    issuer: `${tenantUrl}/v2.0`,
-    authorization_endpoint: `${tenantUrl}/oauth2/v2.0/authorize`,
-    token_endpoint: `${tenantUrl}/oauth2/v2.0/token`,
-    jwks_uri: `${tenantUrl}/discovery/v2.0/keys`,
-  };
-  return {
-    name: "simulatedOpenIdConfiguration",
-    sendRequest: async (request, next) => {
-      if (!new URL(request.url).pathname.endsWith("/v2.0/.well-known/openid-configuration")) {
-        return next(request);
-      }
-      return {
-        request,
-        status: 200,
-        headers: createHttpHeaders({ "content-type": "application/json" }),
-        bodyAsText: JSON.stringify(document),
-      };
-    },
-  };
-}
-
-
 /** The credential the SDK builds from the same variables the plugin reads. */
 function sdkCredential(kind: SdkCredentialKind): TokenCredential {
-  if (kind === "imds") {
+  if (kind === "managed-identity") {
     const clientId = process.env.AZURE_CLIENT_ID;
     return clientId === undefined
       ? new ManagedIdentityCredential()
@@ -181,15 +188,10 @@ function sdkCredential(kind: SdkCredentialKind): TokenCredential {
   const tenantId = requiredVariable("AZURE_TENANT_ID");
   const clientId = requiredVariable("AZURE_CLIENT_ID");
   // Instance discovery would ask login.microsoftonline.com about this
-  // authority: off, as for any authority Microsoft does not list.
+  // authority: off, as for any authority Microsoft does not list. MSAL then
+  // reads the authority's OpenID configuration, which the simulator serves.
   const authorityHost = requiredVariable("AZURE_AUTHORITY_HOST");
-  const options: ClientSecretCredentialOptions = {
-    authorityHost,
-    disableInstanceDiscovery: true,
-    additionalPolicies: [
-      { policy: openIdConfigurationPolicy(authorityHost, tenantId), position: "perCall" },
-    ],
-  };
+  const options: ClientSecretCredentialOptions = { authorityHost, disableInstanceDiscovery: true };
   if (kind === "client-secret") {
     const clientSecret = requiredVariable("AZURE_CLIENT_SECRET");
     return new ClientSecretCredential(tenantId, clientId, clientSecret, options);
@@ -237,6 +239,10 @@ async function sdkTokenRequest(
     });
   } catch (err) {
     const stderr = err instanceof Error && "stderr" in err ? String(err.stderr) : "";
+    if (tokenSource.challenged === true && /file path in the WWW-Authenticate header/.test(stderr)) {
+      // The SDK refused the simulator's key file path, as expected: its challenged request is what counts.
+      return firstTokenRequest(stack, tokenSource.endpoint, "the SDK", 401);
+    }
     const unanswered = stack.sim.control
       .journal({ endpoint: "unmatched" })
       .map((request) => `${request.method} ${request.path}`);
@@ -244,14 +250,16 @@ async function sdkTokenRequest(
     const reason = stderr === "" ? String(err) : stderr;
     assert.fail(`the SDK got no token from the simulator (it also asked for: ${also}): ${reason}`);
   }
+  assert.notEqual(tokenSource.challenged, true, "the SDK accepted a key file outside the Arc agent's directory");
   return firstTokenRequest(stack, tokenSource.endpoint, "the SDK");
 }
 
 
-function firstTokenRequest(stack: Stack, endpoint: EndpointName, who: string): JournalEntry {
+/** The first request to the endpoint; 401 for Arc, whose first answer is a challenge. */
+function firstTokenRequest(stack: Stack, endpoint: EndpointName, who: string, status = 200): JournalEntry {
   const [request] = stack.sim.control.journal({ endpoint });
   assert.ok(request, `${who} sent no request to the ${endpoint} endpoint`);
-  assert.equal(request.status, 200, `${who}'s token request was refused`);
+  assert.equal(request.status, status, `${who}'s token request got ${request.status}, not ${status}`);
   return request;
 }
 
@@ -300,7 +308,11 @@ function makeTokenFile(): { dir: string; file: string } {
 
 
 function describeTokenSource(tokenSource: TokenSourceCase): void {
-  describe(`token requests for ${tokenSource.title}`, () => {
+  // The Arc key files appear on this machine while the gateway runs: a container cannot see them.
+  const skip = tokenSource.challenged === true && currentTarget().name === "kong"
+    ? "the simulator's Arc key files are not visible inside a container"
+    : false;
+  describe(`token requests for ${tokenSource.title}`, { skip }, () => {
     const tokenFile = makeTokenFile();
     let assertion = "";
 
@@ -312,6 +324,12 @@ function describeTokenSource(tokenSource: TokenSourceCase): void {
       // With a trailing newline: what both must send is the trimmed content.
       writeFileSync(tokenFile.file, `${assertion}\n`, { mode: 0o644 });
       const gatewayFile = stack.target.pathFor(tokenFile.file);
+      const arcVariables: Record<string, string> = {};
+      if (tokenSource.challenged === true) {
+        // Key files in a directory the gateway's workers (another user) can read.
+        stack.sim.control.updateConfig({ arcKeyDirectory: tokenFile.dir, arcKeyFileMode: 0o644 });
+        arcVariables.AI_PROXY_AZURE_TEST_ARC_TOKENS_DIR = `${tokenFile.dir}/`;
+      }
       return {
         plugin: {
           route_type: "llm/v1/chat",
@@ -326,11 +344,14 @@ function describeTokenSource(tokenSource: TokenSourceCase): void {
             },
           },
         },
-        env: tokenSource.variables({
-          httpUrl: stack.simHttpUrl,
-          httpsUrl: stack.simHttpsUrl,
-          tokenFile: gatewayFile,
-        }),
+        env: {
+          ...tokenSource.variables({
+            httpUrl: stack.simHttpUrl,
+            httpsUrl: stack.simHttpsUrl,
+            tokenFile: gatewayFile,
+          }),
+          ...arcVariables,
+        },
         files: { [tokenFile.file]: gatewayFile },
       };
     });
@@ -346,9 +367,12 @@ function describeTokenSource(tokenSource: TokenSourceCase): void {
       const response = await stack.post("/openai", CHAT);
       const answer = await response.text();
       assert.equal(response.status, 200, `the gateway did not sign the chat request: ${answer}`);
-      const plugin = firstTokenRequest(stack, tokenSource.endpoint, "the plugin");
+      const plugin = firstTokenRequest(stack, tokenSource.endpoint, "the plugin", tokenSource.challenged ? 401 : 200);
+      const pluginAnswer = stack.sim.control.journal({ endpoint: tokenSource.endpoint })[1];
+      const keyFiles = readdirSync(tokenFile.dir).filter((name) => name.endsWith(".key"));
+      const key = keyFiles.length === 1 ? readFileSync(join(tokenFile.dir, keyFiles[0]!), "utf8") : undefined;
       const sdk = await sdkTokenRequest(stack, tokenSource, tokenFile.file);
-      requests = { sdk, plugin, assertion };
+      requests = { sdk, plugin, assertion, pluginAnswer, key };
     });
 
     after(() => {
@@ -375,6 +399,19 @@ function describeTokenSource(tokenSource: TokenSourceCase): void {
       const { sdk, plugin } = compared();
       assert.deepEqual(identityHeaders(plugin), identityHeaders(sdk));
     });
+
+    if (tokenSource.challenged === true) {
+      it("answers the challenge with the same request and the key file's contents as Basic credentials", () => {
+        const { plugin, pluginAnswer, key } = compared();
+        assert.ok(pluginAnswer, "the plugin did not answer the challenge");
+        assert.equal(pluginAnswer.status, 200);
+        assert.equal(pluginAnswer.method, plugin.method);
+        assert.equal(pluginAnswer.path, plugin.path);
+        assert.deepEqual(pluginAnswer.query, plugin.query);
+        assert.equal(pluginAnswer.headers.metadata, plugin.headers.metadata);
+        assert.equal(pluginAnswer.headers.authorization, `Basic ${key}`);
+      });
+    }
 
     // Only a form has an encoding to agree on. (The SDK also sends a form
     // Content-Type on its bodyless IMDS GET, and the plugin none: with no body

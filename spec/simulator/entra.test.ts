@@ -101,6 +101,34 @@ function workloadAssertion(overrides: { lifetimeSeconds?: number; subject?: stri
 }
 
 
+describe("Entra OpenID configuration", () => {
+  it("names the token endpoint on the host and port it was asked at, for the tenant", async () => {
+    const answer = await call(`${simulator.httpsUrl}/${SIM_TENANT_ID}/v2.0/.well-known/openid-configuration`, {
+      caPath: simulator.caPath,
+    });
+    assert.equal(answer.status, 200);
+    const document = jsonOf(answer);
+    const tenantUrl = `${simulator.httpsUrl}/${SIM_TENANT_ID}`;
+    assert.equal(document.token_endpoint, `${tenantUrl}/oauth2/v2.0/token`);
+    assert.equal(document.issuer, `${tenantUrl}/v2.0`);
+    assert.equal(document.authorization_endpoint, `${tenantUrl}/oauth2/v2.0/authorize`);
+    assert.equal(document.jwks_uri, `${tenantUrl}/discovery/v2.0/keys`);
+  });
+
+  it("refuses a tenant it does not know", async () => {
+    const answer = await call(`${simulator.httpsUrl}/not-a-tenant/v2.0/.well-known/openid-configuration`, {
+      caPath: simulator.caPath,
+    });
+    assertEntraError(answer, 400, "invalid_request", 90002);
+  });
+
+  it("is not served over plain HTTP", async () => {
+    const answer = await call(`${simulator.httpUrl}/${SIM_TENANT_ID}/v2.0/.well-known/openid-configuration`);
+    assert.equal(answer.status, 404);
+  });
+});
+
+
 describe("Entra token endpoint", () => {
   it("serves HTTPS with a certificate the test CA signed, for localhost and 127.0.0.1", async () => {
     const port = new URL(simulator.httpsUrl).port;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 
 import {
@@ -228,6 +230,25 @@ describe("Azure Arc identity endpoint", () => {
   it("refuses user-assigned identities", async () => {
     const answer = await call(`${url()}&client_id=${SIM_USER_IDENTITY_1.clientId}`, { headers: METADATA });
     assert.equal(answer.status, 400);
+  });
+
+  it("writes its key files where and with the mode the config says", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "ai-proxy-azure-arc-test-"));
+    try {
+      simulator.control.updateConfig({ arcKeyDirectory: directory, arcKeyFileMode: 0o644 });
+      const challenge = await call(url(), { headers: METADATA });
+      const keyPath = /^Basic realm=(.+)$/.exec(challenge.headers["www-authenticate"] ?? "")?.[1] ?? "";
+      assert.equal(dirname(keyPath), directory);
+      assert.equal(statSync(keyPath).mode & 0o777, 0o644);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps its key files to its own user by default", async () => {
+    const challenge = await call(url(), { headers: METADATA });
+    const keyPath = /^Basic realm=(.+)$/.exec(challenge.headers["www-authenticate"] ?? "")?.[1] ?? "";
+    assert.equal(statSync(keyPath).mode & 0o777, 0o600);
   });
 });
 

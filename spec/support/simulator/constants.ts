@@ -82,6 +82,8 @@ export const DEFAULT_CONFIG: SimulatorConfig = {
   apps: [SIM_SECRET_APP, SIM_WORKLOAD_APP],
   identityHeader: SIM_IDENTITY_HEADER,
   mlSecret: SIM_ML_SECRET,
+  arcKeyDirectory: "",
+  arcKeyFileMode: 0o600,
   oidcIssuer: SIM_OIDC_ISSUER,
   deployments: {
     [SIM_CHAT_DEPLOYMENT]: { model: "gpt-35-turbo" },

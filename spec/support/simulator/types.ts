@@ -75,6 +75,13 @@ export interface SimulatorConfig {
   identityHeader: string;
   /** Value the Machine Learning endpoint expects in the `secret` header. */
   mlSecret: string;
+  /**
+   * Where Azure Arc's challenge writes its key files; "" for `arc-tokens` in the
+   * simulator's temporary directory (readable by its own user only).
+   */
+  arcKeyDirectory: string;
+  /** File mode of those key files; 0o600 by default, as the Arc agent's. */
+  arcKeyFileMode: number;
   /** `iss` of federated assertions minted by the simulated cluster. */
   oidcIssuer: string;
   deployments: Record<string, DeploymentConfig>;

@@ -229,6 +229,8 @@ const CONFIG_READERS: ConfigReaders = {
   apps: (fields, key) => fields.list(key, readApp),
   identityHeader: (fields, key) => fields.string(key),
   mlSecret: (fields, key) => fields.string(key),
+  arcKeyDirectory: (fields, key) => fields.string(key),
+  arcKeyFileMode: (fields, key) => fields.integer(key, 0),
   oidcIssuer: (fields, key) => fields.string(key),
   deployments: (fields, key) => fields.object(key, readDeployments),
 };
@@ -247,6 +249,8 @@ export const CONFIG_KEYS: readonly (keyof SimulatorConfig)[] = [
   "apps",
   "identityHeader",
   "mlSecret",
+  "arcKeyDirectory",
+  "arcKeyFileMode",
   "oidcIssuer",
   "deployments",
 ];
@@ -294,6 +298,8 @@ export function decodeConfig(value: unknown): Decoded<SimulatorConfig> {
       apps: read("apps"),
       identityHeader: read("identityHeader"),
       mlSecret: read("mlSecret"),
+      arcKeyDirectory: read("arcKeyDirectory"),
+      arcKeyFileMode: read("arcKeyFileMode"),
       oidcIssuer: read("oidcIssuer"),
       deployments: read("deployments"),
     };

@@ -3,7 +3,7 @@
 // file by sending its contents as Basic credentials.
 
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { statusWord, type EndpointDefinition } from "../endpoint.ts";
@@ -62,11 +62,14 @@ export function createArcEndpoint(): EndpointDefinition {
 
       const authorization = request.headers["authorization"];
       if (authorization === undefined) {
-        const directory = join(context.tempDir, "arc-tokens");
+        const configured = context.config.arcKeyDirectory;
+        const directory = configured === "" ? join(context.tempDir, "arc-tokens") : configured;
         await mkdir(directory, { recursive: true, mode: 0o700 });
         const keyPath = join(directory, `${randomUUID()}.key`);
         const secret = randomBytes(32).toString("hex");
-        await writeFile(keyPath, secret, { mode: 0o600 });
+        await writeFile(keyPath, secret, { mode: context.config.arcKeyFileMode });
+        // writeFile's mode passes through the umask; the configured mode is what a test asked for.
+        await chmod(keyPath, context.config.arcKeyFileMode);
         validSecrets.add(secret);
         return {
           ...oauthError(401, "unauthorized", "Read the key file named in WWW-Authenticate and retry."),
