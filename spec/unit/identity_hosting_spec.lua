@@ -92,7 +92,8 @@ describe("Hosting identity sources", function()
     end
 
     it("keeps a query the endpoint already has", function()
-      local request = app_service.build_app_service_request(APP_SERVICE_ENDPOINT .. "?site=a", IDENTITY_HEADER, RESOURCE, nil, 5000)
+      local endpoint = APP_SERVICE_ENDPOINT .. "?site=a"
+      local request = app_service.build_app_service_request(endpoint, IDENTITY_HEADER, RESOURCE, nil, 5000)
 
       assert.equal(APP_SERVICE_ENDPOINT .. "?site=a&api-version=2019-08-01&resource=" .. ENCODED_RESOURCE, request.url)
     end)

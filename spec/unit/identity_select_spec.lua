@@ -14,7 +14,10 @@ local RESOURCE_ID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Man
 local APP_SERVICE = { IDENTITY_ENDPOINT = "http://localhost:41000/msi/token", IDENTITY_HEADER = "h34d3r" }
 local ML = { MSI_ENDPOINT = "http://127.0.0.1:46808/msi/token", MSI_SECRET = "ml-s3cret" }
 local CLOUD_SHELL = { MSI_ENDPOINT = "http://localhost:50342/oauth2/token" }
-local ARC = { IDENTITY_ENDPOINT = "http://localhost:40342/metadata/identity/oauth2/token", IMDS_ENDPOINT = "http://localhost:40342" }
+local ARC = {
+  IDENTITY_ENDPOINT = "http://localhost:40342/metadata/identity/oauth2/token",
+  IMDS_ENDPOINT = "http://localhost:40342",
+}
 local WORKLOAD = {
   AZURE_CLIENT_ID = CLIENT, AZURE_TENANT_ID = TENANT,
   AZURE_FEDERATED_TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token",
@@ -103,7 +106,8 @@ describe("Identity source selection", function()
 
       assert.same({
         "AI_PROXY_AZURE_TEST_ARC_TOKENS_DIR", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "AZURE_TENANT_ID", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
+        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "AZURE_TENANT_ID", "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
         "MSI_SECRET",
       }, asked)
     end)
