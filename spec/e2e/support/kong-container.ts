@@ -5,10 +5,17 @@
 import { readFileSync } from "node:fs";
 import { stringify } from "yaml";
 import { GenericContainer, TestContainers, Wait, type StartedTestContainer } from "testcontainers";
-import type { GatewayHandle, GatewayStart } from "./targets.ts";
+import { parseJsonLines, type GatewayHandle, type GatewayStart } from "./targets.ts";
 
 const DEFAULT_KONG_IMAGE = "kong:3.9";
 const CA_PATH = "/e2e-files/trusted-ca.pem";
+// Kong's file-log, enabled globally, writes each request's serialized log here.
+const FILE_LOG_PATH = "/tmp/file-log.json";
+
+function withFileLog(kongYml: object): object {
+  const existing = "plugins" in kongYml && Array.isArray(kongYml.plugins) ? kongYml.plugins : [];
+  return { ...kongYml, plugins: [...existing, { name: "file-log", config: { path: FILE_LOG_PATH } }] };
+}
 
 let image: Promise<GenericContainer> | undefined;
 
@@ -45,7 +52,7 @@ export async function startKongContainer(
       ...options.env,
     })
     .withCopyContentToContainer([
-      { content: stringify(options.kongYml), target: "/e2e-files/kong.yml", mode: 0o644 },
+      { content: stringify(withFileLog(options.kongYml)), target: "/e2e-files/kong.yml", mode: 0o644 },
       ...(trusted === "" ? [] : [{ content: trusted, target: CA_PATH, mode: 0o644 }]),
     ])
     .withCopyFilesToContainer(files)
@@ -61,6 +68,11 @@ export async function startKongContainer(
   return {
     url: `http://${container.getHost()}:${container.getMappedPort(8000)}`,
     errorLog: async () => log,
+    serializedLogs: async () => {
+      const result = await container.exec(["cat", FILE_LOG_PATH]);
+      // Before the first request the file does not exist yet.
+      return result.exitCode === 0 ? parseJsonLines(result.output) : [];
+    },
     reload: async () => {
       const result = await container.exec(["kong", "reload"]);
       if (result.exitCode !== 0) {

@@ -3,17 +3,24 @@
 //   kong:  a Kong container built from the repo's Dockerfile, via testcontainers.
 // A scenario only sees the Target interface, so one file serves both.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { BUILD_LUA_DIR, freePort, REPO_ROOT, startGateway } from "../../support/runtime/gateway.ts";
+import { isRecord } from "../../support/simulator/http-util.ts";
 
 export interface GatewayHandle {
   /** Base URL of the proxy, e.g. http://127.0.0.1:38123 */
   url: string;
   /** Everything the gateway logged so far (nginx's error log). */
   errorLog(): Promise<string>;
+  /**
+   * Each finished request's serialized log (what kong.log.serialize gives log
+   * plugins), oldest first, as file-log writes them: the local runtime's own
+   * sink, or Kong's file-log configured globally.
+   */
+  serializedLogs(): Promise<Record<string, unknown>[]>;
   /** Reloads the configuration the way an operator would (nginx -s reload / kong reload). */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -56,6 +63,7 @@ const localTarget: Target = {
     writeFileSync(kongYml, stringify(options.kongYml));
     const port = await freePort();
     const gateway = await startGateway({
+      fileLog: true,
       env: {
         PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
         KONG_DECLARATIVE_CONFIG: kongYml,
@@ -70,6 +78,7 @@ const localTarget: Target = {
     return {
       url: gateway.url,
       errorLog: async () => gateway.errorLog(),
+      serializedLogs: async () => parseJsonLines(readFileSync(gateway.fileLogPath!, "utf8")),
       reload: () => gateway.reload(),
       stop: async () => {
         await gateway.stop();
@@ -78,6 +87,20 @@ const localTarget: Target = {
     };
   },
 };
+
+/** One JSON object per line, as file-log writes them; blank lines are skipped. */
+export function parseJsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const entry: unknown = JSON.parse(line);
+      if (!isRecord(entry)) {
+        throw new Error(`a serialized log line is not a JSON object: ${line}`);
+      }
+      return entry;
+    });
+}
 
 export function currentTarget(): Target {
   const name = process.env.E2E_TARGET ?? "local";

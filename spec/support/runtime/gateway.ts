@@ -32,6 +32,11 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Where nginx runs; a new temporary folder when absent (removed on stop). */
   prefix?: string;
+  /**
+   * Append each request's serialized log (kong.log.serialize) as one JSON
+   * line to logs/file-log.json in the prefix, as Kong's file-log plugin does.
+   */
+  fileLog?: boolean;
 }
 
 export interface Gateway {
@@ -40,6 +45,8 @@ export interface Gateway {
   prefix: string;
   errorLogPath: string;
   errorLog(): string;
+  /** logs/file-log.json when started with fileLog, else undefined. */
+  fileLogPath: string | undefined;
   /** nginx -s reload, then wait until the new workers answer. */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -63,6 +70,7 @@ interface Settings {
   plugins: string[];
   dnsResolver: string;
   dnsHostsfile: string;
+  clientBodyBufferSize: string;
 }
 
 function fail(message: string): never {
@@ -108,6 +116,15 @@ function trustedCertificates(value: string): string[] {
     });
 }
 
+/** An nginx size (1024, 8k, 1m), from Kong's variable for the directive. */
+function sizeSetting(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const value = env[name] ?? fallback;
+  if (!/^\d+[kKmM]?$/.test(value)) {
+    fail(`${name}: '${value}' is not a size such as 8k or 1m`);
+  }
+  return value;
+}
+
 function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const declarativeConfig = env.KONG_DECLARATIVE_CONFIG ?? fail("KONG_DECLARATIVE_CONFIG is not set: name a kong.yml");
   const logLevel = (env.KONG_LOG_LEVEL ?? "notice").toLowerCase();
@@ -133,6 +150,7 @@ function settingsFrom(env: NodeJS.ProcessEnv): Settings {
     plugins,
     dnsResolver: env.KONG_DNS_RESOLVER ?? "",
     dnsHostsfile: env.KONG_DNS_HOSTSFILE ?? "/etc/hosts",
+    clientBodyBufferSize: sizeSetting(env, "KONG_NGINX_HTTP_CLIENT_BODY_BUFFER_SIZE", "8k"),
   };
 }
 
@@ -168,7 +186,7 @@ function luaLongString(text: string): string {
   return `[${level}[${text}]${level}]`;
 }
 
-function render(settings: Settings, prefix: string): string {
+function render(settings: Settings, prefix: string, fileLogPath: string | undefined): string {
   const trusted = join(prefix, "ssl/trusted.pem");
   writeFileSync(trusted, settings.trustedCertificates.map((path) => readFileSync(path, "utf8")).join("\n"));
 
@@ -178,6 +196,7 @@ function render(settings: Settings, prefix: string): string {
     error_file: join(prefix, "logs/startup-error.txt"),
     plugins: settings.plugins,
     dns: { resolver: settings.dnsResolver, hostsfile: settings.dnsHostsfile },
+    ...(fileLogPath === undefined ? {} : { file_log: fileLogPath }),
   };
 
   const packagePath = [settings.luaPackagePath, `${RUNTIME_LUA_DIR}/?.lua`, `${RUNTIME_LUA_DIR}/?/init.lua`]
@@ -200,6 +219,7 @@ function render(settings: Settings, prefix: string): string {
     lua_ssl_verify_depth: String(settings.verifyDepth),
     runtime_options: `require("cjson.safe").decode(${luaLongString(JSON.stringify(runtimeOptions))})`,
     listen_directives: listen,
+    client_body_buffer_size: settings.clientBodyBufferSize,
   };
   return readFileSync(TEMPLATE, "utf8").replace(/\$\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];
@@ -220,7 +240,7 @@ function startupError(prefix: string, nginxOutput: string): string {
 }
 
 /** Writes the nginx prefix: configuration, trusted certificates, the declarative config as JSON. */
-function prepareGateway(options: GatewayOptions = {}): { prefix: string; settings: Settings } {
+function prepareGateway(options: GatewayOptions = {}): { prefix: string; settings: Settings; fileLogPath: string | undefined } {
   const settings = settingsFrom(options.env ?? process.env);
   const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), "ai-proxy-azure-gateway-"));
   // Workers of a root master run as nginx's unprivileged user and must read the prefix.
@@ -229,9 +249,15 @@ function prepareGateway(options: GatewayOptions = {}): { prefix: string; setting
     mkdirSync(join(prefix, dir), { recursive: true, mode: 0o755 });
   }
   rmSync(join(prefix, "logs/startup-error.txt"), { force: true });
-  writeFileSync(join(prefix, "conf/nginx.conf"), render(settings, prefix));
+  const fileLogPath = options.fileLog === true ? join(prefix, "logs/file-log.json") : undefined;
+  if (fileLogPath !== undefined) {
+    // Made here, writable by all: workers of a root master run unprivileged.
+    writeFileSync(fileLogPath, "");
+    chmodSync(fileLogPath, 0o666);
+  }
+  writeFileSync(join(prefix, "conf/nginx.conf"), render(settings, prefix, fileLogPath));
 
-  return { prefix, settings };
+  return { prefix, settings, fileLogPath };
 }
 
 /** A port on 127.0.0.1 that was free a moment ago. */
@@ -289,7 +315,7 @@ async function waitFor(condition: () => Promise<boolean> | boolean, what: string
 }
 
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  const { prefix, settings } = prepareGateway(options);
+  const { prefix, settings, fileLogPath } = prepareGateway(options);
   const listener = settings.listeners[0]!;
   const errorLogPath = join(prefix, "logs/error.log");
 
@@ -341,6 +367,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     prefix,
     errorLogPath,
     errorLog: () => (existsSync(errorLogPath) ? readFileSync(errorLogPath, "utf8") : ""),
+    fileLogPath,
     reload: async () => {
       const before = new Set(workerPids(prefix));
       child.kill("SIGHUP");

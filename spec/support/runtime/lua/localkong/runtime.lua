@@ -22,6 +22,8 @@ local DEFAULT_PORTS = { http = 80, https = 443 }
 
 local config
 local handlers = {}
+local file_log_path
+local file_log
 
 
 local function read_file(path)
@@ -65,8 +67,21 @@ local function load_plugins(names)
 end
 
 
+-- Kong hands every handler its plugin entity's id as config.__plugin_id. The
+-- local runtime has no database ids: each plugin gets one made from its name
+-- and scope, the same at every start.
+local function assign_plugin_ids(loaded)
+  for _, plugin in ipairs(loaded.plugins) do
+    local digest = ngx.md5(plugin.name .. "|" .. tostring(plugin.route) .. "|" .. tostring(plugin.service))
+    plugin.config.__plugin_id = digest:sub(1, 8) .. "-" .. digest:sub(9, 12) .. "-" .. digest:sub(13, 16)
+      .. "-" .. digest:sub(17, 20) .. "-" .. digest:sub(21, 32)
+  end
+end
+
+
 --- Runs in the master. options: config_file (JSON of kong.yml), plugins
---- (names), error_file (where to write a startup failure), dns options.
+--- (names), error_file (where to write a startup failure), dns options,
+--- file_log (where to append each request's serialized log, as file-log does).
 function runtime.init(options)
   _G.kong = pdk.new()
 
@@ -95,6 +110,8 @@ function runtime.init(options)
     fail_startup(options, config_err)
   end
   config = loaded
+  assign_plugin_ids(config)
+  file_log_path = options.file_log
 end
 
 
@@ -198,6 +215,8 @@ function runtime.access()
       or service.host .. ":" .. port
   end
   ctx.balancer_data = { host = service.host, port = service.port }
+  ctx.localkong_route = route
+  ctx.localkong_service = service
 
   local plugins = declarative.plugins_for(config, route_index)
   sort(plugins, by_priority)
@@ -217,6 +236,8 @@ function runtime.access()
     return bad_gateway("failed to resolve the upstream: " .. err)
   end
   ctx.balancer_data.address = address
+  ngx.update_time()
+  ctx.localkong_access_ended_at = ngx.now()
 end
 
 
@@ -234,6 +255,8 @@ end
 -- As in Kong, the filters and the log phase also run for responses that a
 -- plugin produced with kong.response.exit.
 function runtime.header_filter()
+  ngx.update_time()
+  ngx.ctx.localkong_response_started_at = ngx.now()
   run_phase("header_filter")
 end
 
@@ -243,8 +266,34 @@ function runtime.body_filter()
 end
 
 
+-- Kong's file-log: one JSON line per request, written in one call so that
+-- the lines of several workers never interleave.
+local function write_file_log()
+  if not file_log then
+    local file, err = io.open(file_log_path, "a")
+    if not file then
+      ngx.log(ngx.ERR, "failed to open the file log ", file_log_path, ": ", err)
+      return
+    end
+    file:setvbuf("no")
+    file_log = file
+  end
+  local line, err = cjson.encode(kong.log.serialize())
+  if not line then
+    ngx.log(ngx.ERR, "failed to encode the serialized log: ", err)
+    return
+  end
+  file_log:write(line .. "\n")
+end
+
+
+-- The plugins' log phases first, then the file log: log plugins run last in
+-- Kong too (their priorities are the lowest), and read what the others set.
 function runtime.log()
   run_phase("log")
+  if file_log_path then
+    write_file_log()
+  end
 end
 
 
