@@ -226,8 +226,19 @@ function log_fetched(source: TokenSource, token: Token, started: number): void {
 }
 
 
-function detail_of(error: TokenError | string): string {
-  return typeof error === "string" ? error : error.detail;
+function code_of(error: TokenError): string {
+  return error.code ?? "none";
+}
+
+
+/** One line per failed fetch: who, where, how long it took, and what the endpoint said. */
+function log_fetch_failed(source: TokenSource, error: TokenError, started: number, retrying: boolean): void {
+  const log = error.kind === "transient" && retrying ? kong.log.warn : kong.log.err;
+  log(
+    "failed to get a token from ", source.label, " for ", source.identity, " at ", source.endpoint_host, " in ",
+    math.floor((ngx.now() - started) * 1000), " ms (error code: ", code_of(error), "): ", error.detail,
+    retrying ? "; trying again" : "",
+  );
 }
 
 
@@ -260,7 +271,9 @@ function fetch_in_request(source: TokenSource, deadline: number): Outcome {
     }
     ngx.update_time();
     const retry_at = ngx.now() + math.max(REQUEST_RETRY_SECONDS, error.retry_after ?? 0);
-    if (error.kind !== "transient" || retry_at >= deadline) {
+    const retrying = error.kind === "transient" && retry_at < deadline;
+    log_fetch_failed(source, error, started, retrying);
+    if (!retrying) {
       record_failure(source, error);
       return $multi(undefined, error);
     }
@@ -325,7 +338,8 @@ function refresh(premature: boolean, source: TokenSource, fetch_seconds: number)
     const current = read_shared(source) ?? entries.get(source.cache_key)?.token;
     const remaining = current === undefined ? 0 : current.expires_at - ngx.now();
     kong.log.warn(
-      "failed to renew the token of ", source.label, " for ", source.identity, ": ", detail_of(error),
+      "failed to renew the token of ", source.label, " for ", source.identity, " at ", source.endpoint_host,
+      " in ", math.floor((ngx.now() - started) * 1000), " ms (error code: ", code_of(error), "): ", error.detail,
       "; requests go on with the current token, valid for ", math.floor(remaining), " s more",
     );
     const delay = retry_delay(attempt, error.retry_after);
