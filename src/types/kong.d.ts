@@ -6,6 +6,10 @@
 
 declare type KongHeaderValue = string | string[];
 
+/** A value kong.log.set_serialize_value accepts: scalars, and tables of them with string keys. */
+declare type KongSerializeValue = string | number | boolean | KongSerializeTable;
+declare type KongSerializeTable = { [key: string]: KongSerializeValue | undefined };
+
 /** What Kong requires of a plugin's handler module; Kong calls phases as methods. */
 declare interface KongPluginHandler {
   PRIORITY: number;
@@ -20,6 +24,16 @@ declare namespace kong {
     function notice(...args: unknown[]): void;
     function info(...args: unknown[]): void;
     function debug(...args: unknown[]): void;
+    /**
+     * Sets (or with undefined removes) a field of the table kong.log.serialize
+     * gives log plugins; dots in the key name nested tables. mode "add" sets
+     * only a missing field, "replace" only an existing one.
+     */
+    function set_serialize_value(
+      key: string,
+      value: KongSerializeValue | undefined,
+      options?: { mode: "set" | "add" | "replace" },
+    ): void;
   }
 
   namespace request {
@@ -59,6 +73,8 @@ declare namespace kong {
     function exit(status: number, body?: string | object, headers?: LuaTable<string, KongHeaderValue>): never;
     function set_header(name: string, value: string): void;
     function clear_header(name: string): void;
+    /** The first value of a response header as the client will get it; undefined when absent. */
+    function get_header(name: string): string | undefined;
   }
 
   namespace ctx {

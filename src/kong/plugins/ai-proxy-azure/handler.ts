@@ -1,7 +1,8 @@
 // ai-proxy-azure: sends OpenAI-format requests to Azure OpenAI.
 //
 // access checks and shapes the request, points it at Azure and signs it;
-// header_filter cleans the response headers and drops a token Azure refused.
+// header_filter cleans the response headers and drops a token Azure refused;
+// body_filter and log hand the answer to the observability module.
 
 import * as cjson from "cjson.safe";
 import { azure_url, cloud_of, token_resource } from "./azure_endpoint";
@@ -10,6 +11,7 @@ import type { AuthConfig, PluginConfig } from "./config";
 // Kong's master process: nginx workers see no environment variables.
 import { announce, select_source, type TokenError, type TokenSource } from "./identity/source";
 import { is_object } from "./json";
+import * as observability from "./observability";
 import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
 
@@ -230,9 +232,11 @@ function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
   if (token === undefined) {
     const [message, detail] = describe(error);
     kong.log.err("failed to get a token from ", source.label, " for ", source.identity, ": ", detail);
+    observability.identity_used(conf, source, message);
     return fail(500, `failed to authenticate with Azure OpenAI: ${message}`);
   }
   kong.log.debug("signing the request with the token of ", source.label, " for ", source.identity);
+  observability.identity_used(conf, source);
   const current = state();
   current.token = token.access_token;
   current.source = source;
@@ -262,6 +266,7 @@ const handler = {
 
   access(this: KongPluginHandler, conf: PluginConfig): void {
     const auth = conf.auth ?? NO_AUTH;
+    observability.request_received(conf);
 
     if (conf.route_type !== "preserve") {
       const body = shape_body(conf, auth);
@@ -272,6 +277,7 @@ const handler = {
 
     point_at_azure(conf, auth);
     authenticate(conf, auth);
+    observability.request_ready(conf);
   },
 
   header_filter(this: KongPluginHandler, conf: PluginConfig): void {
@@ -287,6 +293,15 @@ const handler = {
     if (conf.model_name_header && model !== undefined) {
       kong.response.set_header("X-Kong-LLM-Model", `azure/${model}`);
     }
+    observability.response_started(conf);
+  },
+
+  body_filter(this: KongPluginHandler, conf: PluginConfig): void {
+    observability.response_chunk(conf);
+  },
+
+  log(this: KongPluginHandler, conf: PluginConfig): void {
+    observability.write(conf, state().request_model);
   },
 };
 
