@@ -110,7 +110,7 @@ function identityConfig(stack: Stack, changes: ConfigChanges = {}) {
 describe("log_statistics", () => {
   const stack = useStack((stack) => identityConfig(stack));
 
-  it("logs provider, models, tokens, latency and the Azure deployment of a chat completion under ai.ai-proxy", async () => {
+  it("logs provider, models, tokens, latency and the Azure deployment of a chat completion under ai.proxy", async () => {
     await stack.restart(
       identityConfig(stack, { model_name: "gpt-4o", deployment: SIM_CHAT_DEPLOYMENT_4O, extra: STATISTICS }),
     );
@@ -118,7 +118,7 @@ describe("log_statistics", () => {
     assert.equal(status, 200);
     const usage = at(JSON.parse(answer), "usage");
 
-    const meta = at(entry, "ai", "ai-proxy", "meta");
+    const meta = at(entry, "ai", "proxy", "meta");
     assert.ok(isRecord(meta));
     assert.match(text(meta.plugin_id), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const latency = meta.llm_latency;
@@ -137,11 +137,11 @@ describe("log_statistics", () => {
     assert.ok(isRecord(usage));
     const completion = usage.completion_tokens;
     assert.ok(typeof completion === "number" && completion > 0);
-    assert.deepEqual(at(entry, "ai", "ai-proxy", "usage"), {
+    assert.deepEqual(at(entry, "ai", "proxy", "usage"), {
       ...usage,
       time_per_token: Math.floor(latency / completion),
     });
-    assert.deepEqual(at(entry, "ai", "ai-proxy", "cache"), {});
+    assert.deepEqual(at(entry, "ai", "proxy", "cache"), {});
   });
 
   it("says which identity signed the request", async () => {
@@ -156,7 +156,7 @@ describe("log_statistics", () => {
 
   it("logs the api-version Azure got, the client's when it sent one", async () => {
     const { entry } = await logged(stack, "/openai?api-version=2024-10-21", CHAT);
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "azure_api_version"), "2024-10-21");
+    assert.equal(at(entry, "ai", "proxy", "meta", "azure_api_version"), "2024-10-21");
   });
 
   it("logs the prompt tokens of an embeddings call, and no completion tokens", async () => {
@@ -167,10 +167,10 @@ describe("log_statistics", () => {
     assert.equal(status, 200);
     const usage = at(JSON.parse(answer), "usage");
     assert.deepEqual(usage, { prompt_tokens: 3, total_tokens: 3 });
-    assert.deepEqual(at(entry, "ai", "ai-proxy", "usage"), usage);
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "request_model"), "UNSPECIFIED");
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "response_model"), "text-embedding-3-small");
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "azure_deployment_id"), SIM_EMBEDDINGS_DEPLOYMENT);
+    assert.deepEqual(at(entry, "ai", "proxy", "usage"), usage);
+    assert.equal(at(entry, "ai", "proxy", "meta", "request_model"), "UNSPECIFIED");
+    assert.equal(at(entry, "ai", "proxy", "meta", "response_model"), "text-embedding-3-small");
+    assert.equal(at(entry, "ai", "proxy", "meta", "azure_deployment_id"), SIM_EMBEDDINGS_DEPLOYMENT);
   });
 
   it("asks Azure for an uncompressed answer, which it can read", async () => {
@@ -188,8 +188,8 @@ describe("log_statistics on a streamed chat", () => {
     assert.equal(status, 200);
     assert.equal(sentBody(stack).stream_options, undefined);
     assert.ok(events(answer).length > 0);
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "response_model"), "gpt-35-turbo");
-    assert.deepEqual(at(entry, "ai", "ai-proxy", "usage"), {});
+    assert.equal(at(entry, "ai", "proxy", "meta", "response_model"), "gpt-35-turbo");
+    assert.deepEqual(at(entry, "ai", "proxy", "usage"), {});
   });
 
   it("asks for the usage chunk, logs its tokens, and keeps it from a client that did not ask", async () => {
@@ -207,7 +207,7 @@ describe("log_statistics on a streamed chat", () => {
     );
     assert.match(answer, /data: \[DONE\]\n\n$/);
 
-    const usage = at(entry, "ai", "ai-proxy", "usage");
+    const usage = at(entry, "ai", "proxy", "usage");
     assert.ok(isRecord(usage));
     assert.deepEqual({ ...usage, time_per_token: undefined }, { ...(isRecord(expected) ? expected : {}), time_per_token: undefined });
     assert.equal(typeof usage.time_per_token, "number");
@@ -218,7 +218,7 @@ describe("log_statistics on a streamed chat", () => {
     const { answer, entry } = await logged(stack, "/openai?api-version=2024-10-21", body);
     const usageChunk = events(answer).find((chunk) => isRecord(chunk.usage));
     assert.ok(usageChunk, "the client did not get the usage chunk it asked for");
-    const logged_usage = at(entry, "ai", "ai-proxy", "usage");
+    const logged_usage = at(entry, "ai", "proxy", "usage");
     assert.ok(isRecord(logged_usage));
     assert.equal(logged_usage.total_tokens, at(usageChunk, "usage", "total_tokens"));
   });
@@ -232,8 +232,8 @@ describe("log_statistics on a streamed chat", () => {
     const { answer, entry } = await logged(stack, "/openai", { ...CHAT, stream: true });
     assert.deepEqual(sentBody(stack).stream_options, { include_usage: true });
     assert.ok(!events(answer).some((chunk) => isRecord(chunk.usage)), "the client got the usage chunk");
-    assert.equal(typeof at(entry, "ai", "ai-proxy", "usage", "total_tokens"), "number");
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "azure_api_version"), undefined);
+    assert.equal(typeof at(entry, "ai", "proxy", "usage", "total_tokens"), "number");
+    assert.equal(at(entry, "ai", "proxy", "meta", "azure_api_version"), undefined);
   });
 
   it("leaves a preserve route's body as the client sent it", async () => {
@@ -249,7 +249,7 @@ describe("log_statistics on a streamed chat", () => {
     );
     assert.equal(stack.sim.control.journal({ endpoint: "openai" }).at(-1)?.body, raw);
     assert.ok(events(answer).length > 0);
-    assert.equal(at(entry, "ai", "ai-proxy", "meta", "response_model"), "gpt-35-turbo");
+    assert.equal(at(entry, "ai", "proxy", "meta", "response_model"), "gpt-35-turbo");
   });
 
   it("adds nothing to the log or the request with log_statistics off", async () => {
@@ -275,16 +275,16 @@ describe("log_payloads", () => {
   it("logs the request and response bodies whole up to 64 KiB", async () => {
     const body = JSON.stringify(CHAT);
     const { answer, entry } = await logged(stack, "/openai", body);
-    assert.equal(at(entry, "ai", "ai-proxy", "payload", "request"), body);
-    assert.equal(at(entry, "ai", "ai-proxy", "payload", "response"), answer);
-    assert.equal(at(entry, "ai", "ai-proxy", "meta"), undefined, "statistics are off");
+    assert.equal(at(entry, "ai", "proxy", "payload", "request"), body);
+    assert.equal(at(entry, "ai", "proxy", "payload", "response"), answer);
+    assert.equal(at(entry, "ai", "proxy", "meta"), undefined, "statistics are off");
   });
 
   it("cuts a body over 64 KiB and says how long it was", async () => {
     const body = JSON.stringify({ messages: [{ role: "user", content: "é".repeat(40_000) }] });
     const { status, entry } = await logged(stack, "/openai", body);
     assert.equal(status, 200);
-    const request = text(at(entry, "ai", "ai-proxy", "payload", "request"));
+    const request = text(at(entry, "ai", "proxy", "payload", "request"));
     const marker = CUT_MARKER.exec(request);
     assert.ok(marker, `no cut marker at the end of ${request.slice(-80)}`);
     assert.equal(Number(marker[1]), Buffer.byteLength(body));
@@ -306,7 +306,7 @@ describe("log_payloads", () => {
     const { status, answer, entry } = await logged(stack, "/openai", { input: "long", dimensions: 12_000 });
     assert.equal(status, 200);
     assert.ok(Buffer.byteLength(answer) > 65536);
-    const response = text(at(entry, "ai", "ai-proxy", "payload", "response"));
+    const response = text(at(entry, "ai", "proxy", "payload", "response"));
     const marker = CUT_MARKER.exec(response);
     assert.ok(marker, `no cut marker at the end of ${response.slice(-80)}`);
     assert.equal(Number(marker[1]), Buffer.byteLength(answer));
@@ -315,7 +315,7 @@ describe("log_payloads", () => {
 
   it("logs the streamed answer as the client got it", async () => {
     const { answer, entry } = await logged(stack, "/openai", { ...CHAT, stream: true });
-    assert.equal(at(entry, "ai", "ai-proxy", "payload", "response"), answer);
+    assert.equal(at(entry, "ai", "proxy", "payload", "response"), answer);
   });
 });
 
@@ -340,9 +340,9 @@ describe("a request whose token fetch failed", () => {
       endpoint_host: new URL(stack.simHttpUrl).host,
       error: message.replace(/^failed to authenticate with Azure OpenAI: /, ""),
     });
-    assert.equal(at(entry, "ai", "ai-proxy", "meta"), undefined);
-    assert.equal(at(entry, "ai", "ai-proxy", "usage"), undefined);
-    assert.equal(at(entry, "ai", "ai-proxy", "payload", "request"), JSON.stringify(CHAT));
+    assert.equal(at(entry, "ai", "proxy", "meta"), undefined);
+    assert.equal(at(entry, "ai", "proxy", "usage"), undefined);
+    assert.equal(at(entry, "ai", "proxy", "payload", "request"), JSON.stringify(CHAT));
   });
 
   it("logs each failed fetch once, with the identity, the endpoint host, the time taken and the error code", async () => {

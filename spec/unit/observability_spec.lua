@@ -169,10 +169,10 @@ describe("observability.statistics_entries", function()
   }
   local facts = { model = "gpt-35-turbo-0613", usage = { prompt_tokens = 12, completion_tokens = 7, total_tokens = 19 } }
 
-  it("lays the statistics out under ai.ai-proxy as Kong 3.8's ai-proxy does", function()
+  it("lays the statistics out under ai.proxy as Kong 3.9's ai-proxy does", function()
     local entries = observability.statistics_entries(conf, nil, facts, "2024-10-21", 350)
     assert.same({
-      { "ai.ai-proxy.meta", {
+      { "ai.proxy.meta", {
           plugin_id = "6f1b0a43-0000-4000-8000-000000000001",
           provider_name = "azure",
           request_model = "gpt-35-turbo",
@@ -182,8 +182,8 @@ describe("observability.statistics_entries", function()
           azure_deployment_id = "kong-gpt-3-5",
           azure_api_version = "2024-10-21",
       } },
-      { "ai.ai-proxy.usage", { prompt_tokens = 12, completion_tokens = 7, total_tokens = 19, time_per_token = 50 } },
-      { "ai.ai-proxy.cache", {} },
+      { "ai.proxy.usage", { prompt_tokens = 12, completion_tokens = 7, total_tokens = 19, time_per_token = 50 } },
+      { "ai.proxy.cache", {} },
     }, entries)
   end)
 

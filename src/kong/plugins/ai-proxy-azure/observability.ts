@@ -2,12 +2,13 @@
 // plugins (file-log, http-log, tcp-log, udp-log, syslog) and Prometheus's AI
 // metrics read it.
 //
-// The layout is the one Kong 3.8's AI plugins write (kong/llm/drivers/shared.lua
-// at 3.8.0): ai.<plugin>.meta, ai.<plugin>.usage, ai.<plugin>.cache and
-// ai.<plugin>.payload.{request,response}, with <plugin> = "ai-proxy". Kong 3.9
-// renamed the key under `ai` to "proxy" and keeps the same names inside it;
-// Prometheus (3.8 and 3.9) reads every key under `ai`, and 3.8 needs `cache`
-// to be there, so it is always written, empty.
+// The layout is the one Kong 3.9's ai-proxy writes (the newest open-source
+// Kong, the Dockerfile's default; kong/llm/plugin/shared-filters/
+// serialize-analytics.lua at 3.9.1): ai.proxy.meta, ai.proxy.usage,
+// ai.proxy.cache and ai.proxy.payload.{request,response}. Kong 3.8 put the
+// same fields under ai.ai-proxy. Prometheus (3.8 and 3.9) reads every key
+// under `ai`, and 3.8's needs `cache` to be there, so it is always written,
+// empty.
 //
 // Phases: request_received and request_ready run in access,
 // response_started in header_filter, response_chunk in body_filter (which may
@@ -20,7 +21,7 @@ import type { TokenSource } from "./identity/source";
 import { is_object } from "./json";
 
 
-const NAMESPACE = "ai.ai-proxy";
+const NAMESPACE = "ai.proxy";
 
 /** Request and response bodies in the log are cut at this many bytes. */
 export const PAYLOAD_LIMIT = 64 * 1024;
