@@ -45,6 +45,7 @@ build = {
     ["kong.plugins.ai-proxy-azure.identity.workload_identity"] = "build/lua/kong/plugins/ai-proxy-azure/identity/workload_identity.lua",
     ["kong.plugins.ai-proxy-azure.json"] = "build/lua/kong/plugins/ai-proxy-azure/json.lua",
     ["kong.plugins.ai-proxy-azure.observability"] = "build/lua/kong/plugins/ai-proxy-azure/observability.lua",
+    ["kong.plugins.ai-proxy-azure.request_state"] = "build/lua/kong/plugins/ai-proxy-azure/request_state.lua",
     ["kong.plugins.ai-proxy-azure.schema"] = "build/lua/kong/plugins/ai-proxy-azure/schema.lua",
     ["kong.plugins.ai-proxy-azure.token_cache"] = "build/lua/kong/plugins/ai-proxy-azure/token_cache.lua",
     ["kong.plugins.ai-proxy-azure.url"] = "build/lua/kong/plugins/ai-proxy-azure/url.lua",

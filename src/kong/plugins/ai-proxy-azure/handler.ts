@@ -12,6 +12,7 @@ import type { AuthConfig, PluginConfig } from "./config";
 import { announce, select_source, type TokenError, type TokenSource } from "./identity/source";
 import { is_object } from "./json";
 import * as observability from "./observability";
+import { request_scoped } from "./request_state";
 import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
 
@@ -39,9 +40,19 @@ interface RequestState {
 }
 
 
-// Token sources by plugin config; a new config (Kong rebuilds them on change)
-// selects again. Weak keys let old configs go.
+interface Upstream {
+  target: ParsedUrl;
+  /** Undefined when Kong's routed path stays. */
+  path?: string;
+  /** The query Azure gets when the client sends none. */
+  query_alone: string;
+}
+
+
+// Token sources and upstreams by plugin config; a new config (Kong rebuilds
+// them on change) works them out again. Weak keys let old configs go.
 const sources = setmetatable(new LuaTable<PluginConfig, TokenSource>(), { __mode: "k" });
+const upstreams = setmetatable(new LuaTable<PluginConfig, Upstream>(), { __mode: "k" });
 
 
 function fail(status: number, message: string): never {
@@ -49,20 +60,13 @@ function fail(status: number, message: string): never {
 }
 
 
-function state(): RequestState {
-  let current = kong.ctx.plugin.get("state") as RequestState | undefined;
-  if (current === undefined) {
-    current = {};
-    kong.ctx.plugin.set("state", current);
-  }
-  return current;
-}
+const request_state = request_scoped<RequestState>(() => ({}));
 
 
 /** The query Azure gets: the client's over the URL's, and an api-version. */
-function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig): string {
+function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig, client_query: string): string {
   const args = ngx.decode_args(target.query);
-  for (const [name, value] of ngx.decode_args(kong.request.get_raw_query())) {
+  for (const [name, value] of ngx.decode_args(client_query)) {
     args.set(name, value);
   }
   // The v1 API takes no api-version.
@@ -78,21 +82,39 @@ function upstream_query(target: ParsedUrl, conf: PluginConfig, auth: AuthConfig)
 }
 
 
-function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
+/** Where a config sends requests, worked out once per config. */
+function upstream_of(conf: PluginConfig, auth: AuthConfig): Upstream {
+  const known = upstreams.get(conf);
+  if (known !== undefined) {
+    return known;
+  }
   const [target, parse_err] = parse_url(conf.model.options.upstream_url ?? azure_url(conf.route_type, conf.model.options));
   if (target === undefined) {
     kong.log.err("failed to build the Azure OpenAI URL: ", parse_err);
     return fail(500, "ai-proxy-azure is misconfigured: the Azure OpenAI URL is not valid");
   }
+  const upstream: Upstream = {
+    target,
+    // preserve keeps the path Kong routed, unless the config names one.
+    path: conf.model.options.upstream_path ?? (conf.route_type === "preserve" ? undefined : target.path),
+    query_alone: upstream_query(target, conf, auth, ""),
+  };
+  upstreams.set(conf, upstream);
+  return upstream;
+}
 
-  kong.service.request.set_scheme(target.scheme);
-  kong.service.set_target(target.host, target.port);
-  // preserve keeps the path Kong routed, unless the config names one.
-  const path = conf.model.options.upstream_path ?? (conf.route_type === "preserve" ? undefined : target.path);
-  if (path !== undefined) {
-    kong.service.request.set_path(path);
+
+function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
+  const upstream = upstream_of(conf, auth);
+  kong.service.request.set_scheme(upstream.target.scheme);
+  kong.service.set_target(upstream.target.host, upstream.target.port);
+  if (upstream.path !== undefined) {
+    kong.service.request.set_path(upstream.path);
   }
-  kong.service.request.set_raw_query(upstream_query(target, conf, auth));
+  const client_query = kong.request.get_raw_query();
+  kong.service.request.set_raw_query(
+    client_query === "" ? upstream.query_alone : upstream_query(upstream.target, conf, auth, client_query),
+  );
 }
 
 
@@ -134,7 +156,9 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): string | undefined {
   if (conf.model.name !== undefined && requested_model !== undefined && requested_model !== conf.model.name) {
     return fail(400, `model '${requested_model}' is not served here: this route serves '${conf.model.name}'`);
   }
-  state().request_model = requested_model;
+  if (requested_model !== undefined) {
+    request_state.get().request_model = requested_model;
+  }
 
   // The v1 API finds the deployment by the body's model.
   const deployment = conf.model.options.azure_deployment_id;
@@ -237,7 +261,7 @@ function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
   }
   kong.log.debug("signing the request with the token of ", source.label, " for ", source.identity);
   observability.identity_used(conf, source);
-  const current = state();
+  const current = request_state.get();
   current.token = token.access_token;
   current.source = source;
   kong.service.request.set_header("Authorization", `Bearer ${token.access_token}`);
@@ -283,13 +307,13 @@ const handler = {
   header_filter(this: KongPluginHandler, conf: PluginConfig): void {
     kong.response.clear_header("Set-Cookie");
 
-    const current = state();
-    if (kong.service.response.get_status() === 401 && current.source !== undefined && current.token !== undefined) {
+    const current = request_state.peek();
+    if (current?.source !== undefined && current.token !== undefined && kong.service.response.get_status() === 401) {
       token_cache.evict(current.source, current.token);
       kong.log.warn("Azure OpenAI refused the token of ", current.source.label, "; it is dropped from the cache");
     }
 
-    const model = conf.model.name ?? current.request_model;
+    const model = conf.model.name ?? current?.request_model;
     if (conf.model_name_header && model !== undefined) {
       kong.response.set_header("X-Kong-LLM-Model", `azure/${model}`);
     }
@@ -301,7 +325,7 @@ const handler = {
   },
 
   log(this: KongPluginHandler, conf: PluginConfig): void {
-    observability.write(conf, state().request_model);
+    observability.write(conf, request_state.peek()?.request_model);
   },
 };
 

@@ -19,6 +19,7 @@ import * as cjson from "cjson.safe";
 import type { PluginConfig } from "./config";
 import type { TokenSource } from "./identity/source";
 import { is_object } from "./json";
+import { request_scoped } from "./request_state";
 
 
 const NAMESPACE = "ai.proxy";
@@ -115,20 +116,8 @@ interface State {
 }
 
 
-// Each request's state, keyed by its kong.ctx.plugin table, which lives as
-// long as the request.
-const states = setmetatable(new LuaTable<object, State>(), { __mode: "k" });
-
-
-function get_state(): State {
-  const request = kong.ctx.plugin;
-  let current = states.get(request);
-  if (current === undefined) {
-    current = {};
-    states.set(request, current);
-  }
-  return current;
-}
+const request_state = request_scoped<State>(() => ({}));
+const get_state = request_state.get;
 
 
 function number_field(object: JsonObject, name: string): number | undefined {
