@@ -7,7 +7,6 @@
 -- runs in workers, in phases that may yield.
 
 local bit = require "bit"
-local lrucache = require "resty.lrucache"
 
 
 local ngx = ngx
@@ -27,7 +26,7 @@ local MAX_TTL = 300
 
 local hosts = {}
 local nameservers = {}
-local cache = lrucache.new(1000)
+local cache
 local next_id = 0
 
 
@@ -94,6 +93,9 @@ end
 
 --- Reads the hosts file and the nameserver list. Called once in init.
 function dns.configure(options)
+  -- required here, not at load: it needs ngx, which unit specs do without
+  cache = require("resty.lrucache").new(1000)
+
   local hosts_content = read_file(options.hostsfile or "/etc/hosts")
   hosts = hosts_content and parse_hosts(hosts_content) or {}
   hosts.localhost = hosts.localhost or "127.0.0.1"
