@@ -242,11 +242,15 @@ function token_source(conf: PluginConfig, auth: AuthConfig): TokenSource {
 }
 
 
+/**
+ * The client's message, and the log's. The token cache logs each failed
+ * fetch with its detail once; a request only says which message it got.
+ */
 function describe(error: TokenError | string): LuaMultiReturn<[string, string]> {
   if (typeof error === "string") {
     return $multi("the token request did not complete", error);
   }
-  return $multi(error.message, `${error.source}, ${error.kind}: ${error.detail}`);
+  return $multi(error.message, `${error.message} (${error.kind})`);
 }
 
 
@@ -255,7 +259,7 @@ function sign_with_identity(conf: PluginConfig, auth: AuthConfig): void {
   const [token, error] = token_cache.get_token(source, auth.token_wait_timeout);
   if (token === undefined) {
     const [message, detail] = describe(error);
-    kong.log.err("failed to get a token from ", source.label, " for ", source.identity, ": ", detail);
+    kong.log.err("failed to authenticate the request with ", source.label, " for ", source.identity, ": ", detail);
     observability.identity_used(conf, source, message);
     return fail(500, `failed to authenticate with Azure OpenAI: ${message}`);
   }
