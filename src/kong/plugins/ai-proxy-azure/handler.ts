@@ -313,7 +313,7 @@ const handler = {
 
     const current = request_state.peek();
     if (current?.source !== undefined && current.token !== undefined && kong.service.response.get_status() === 401) {
-      token_cache.evict(current.source, current.token);
+      token_cache.evict(current.source, current.token, (conf.auth ?? NO_AUTH).token_wait_timeout);
       kong.log.warn("Azure OpenAI refused the token of ", current.source.label, "; it is dropped from the cache");
     }
 

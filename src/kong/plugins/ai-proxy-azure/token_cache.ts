@@ -404,9 +404,10 @@ export function get_token(source: TokenSource, wait_seconds: number): Outcome {
 
 /**
  * Forgets a token Azure refused, in this worker and, if it is still the
- * shared one, for the node; the next request fetches another.
+ * shared one, for the node, and fetches its replacement in the background.
+ * Other workers still holding it drop it on their own 401.
  */
-export function evict(source: TokenSource, access_token: string): void {
+export function evict(source: TokenSource, access_token: string, wait_seconds: number): void {
   const entry = entries.get(source.cache_key);
   if (entry !== undefined && entry.token.access_token === access_token) {
     entries.delete(source.cache_key);
@@ -414,5 +415,8 @@ export function evict(source: TokenSource, access_token: string): void {
   const shared = read_shared(source);
   if (shared !== undefined && shared.access_token === access_token) {
     shared_dict().delete(token_key(source));
+    // The first worker to hear of it fetches the replacement at once, in the
+    // background: whichever worker takes the next request finds it there.
+    start_refresh(source, wait_seconds);
   }
 }
