@@ -724,6 +724,18 @@ end
 local Checkers = {}
 
 
+-- How many of the named fields hold a value.
+local function count_set(entity, names)
+  local count = 0
+  for _, name in ipairs(names) do
+    if is_nonempty(get_nested(entity, name)) then
+      count = count + 1
+    end
+  end
+  return count
+end
+
+
 Checkers.at_least_one_of = {
   run_with_missing_fields = true,
   run_with_invalid_fields = true,
@@ -741,12 +753,7 @@ Checkers.at_least_one_of = {
 Checkers.only_one_of = {
   run_with_invalid_fields = true,
   fn = function(entity, names)
-    local count = 0
-    for _, name in ipairs(names) do
-      if is_nonempty(get_nested(entity, name)) then
-        count = count + 1
-      end
-    end
+    local count = count_set(entity, names)
     if count == 1 then
       return true
     end
@@ -758,12 +765,7 @@ Checkers.only_one_of = {
 Checkers.mutually_required = {
   run_with_missing_fields = true,
   fn = function(entity, names)
-    local count = 0
-    for _, name in ipairs(names) do
-      if is_nonempty(get_nested(entity, name)) then
-        count = count + 1
-      end
-    end
+    local count = count_set(entity, names)
     if count == 0 or count == #names then
       return true
     end
@@ -775,12 +777,7 @@ Checkers.mutually_required = {
 Checkers.mutually_exclusive = {
   run_with_missing_fields = true,
   fn = function(entity, names)
-    local count = 0
-    for _, name in ipairs(names) do
-      if is_nonempty(get_nested(entity, name)) then
-        count = count + 1
-      end
-    end
+    local count = count_set(entity, names)
     if count <= 1 then
       return true
     end
