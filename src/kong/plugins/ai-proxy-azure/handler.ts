@@ -124,11 +124,18 @@ function content_length(): number | undefined {
 }
 
 
+interface ShapedBody {
+  body: JsonObject;
+  /** Whether it differs from what the client sent. */
+  changed: boolean;
+}
+
+
 /**
- * Reads, checks and completes an OpenAI-format body. Returns undefined when
- * the body is unchanged; exits for bodies Azure must not get.
+ * Reads, checks and completes an OpenAI-format body; exits for bodies Azure
+ * must not get. Encoding waits until every change is made.
  */
-function shape_body(conf: PluginConfig, auth: AuthConfig): string | undefined {
+function shape_body(conf: PluginConfig, auth: AuthConfig): ShapedBody {
   const declared = content_length();
   if (declared !== undefined && declared > conf.max_request_body_size) {
     return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
@@ -198,15 +205,17 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): string | undefined {
     }
   }
 
-  if (!changed) {
-    return undefined;
-  }
+  return { body, changed };
+}
+
+
+function send_body(body: JsonObject): void {
   const [encoded, encode_err] = cjson.encode(body);
   if (encoded === undefined) {
     kong.log.err("failed to encode the request body: ", encode_err);
     return fail(500, "ai-proxy-azure failed to prepare the request body");
   }
-  return encoded;
+  kong.service.request.set_raw_body(encoded);
 }
 
 
@@ -296,16 +305,15 @@ const handler = {
     const auth = conf.auth ?? NO_AUTH;
     observability.request_received(conf);
 
-    if (conf.route_type !== "preserve") {
-      const body = shape_body(conf, auth);
-      if (body !== undefined) {
-        kong.service.request.set_raw_body(body);
-      }
-    }
+    // preserve passes the client's body on as it is.
+    const shaped = conf.route_type === "preserve" ? undefined : shape_body(conf, auth);
 
     point_at_azure(conf, auth);
     authenticate(conf, auth);
-    observability.request_ready(conf);
+    const asked_for_usage = observability.request_ready(conf, shaped?.body);
+    if (shaped !== undefined && (shaped.changed || asked_for_usage)) {
+      send_body(shaped.body);
+    }
   },
 
   header_filter(this: KongPluginHandler, conf: PluginConfig): void {

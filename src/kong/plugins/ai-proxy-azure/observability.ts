@@ -370,11 +370,12 @@ export function request_received(conf: PluginConfig): void {
  * Access, once the request is signed and about to leave: notes the api-version
  * Azure gets and the time, asks Azure for the stream's usage chunk when the
  * client did not, and asks for an uncompressed answer (gzip cannot be read
- * here).
+ * here). `body` is the decoded body the handler sends (none on preserve
+ * routes); returns whether this added to it.
  */
-export function request_ready(conf: PluginConfig): void {
+export function request_ready(conf: PluginConfig, body: JsonObject | undefined): boolean {
   if (!logging_on(conf)) {
-    return;
+    return false;
   }
   const current = get_state();
   // The query as set for Azure; the v1 API goes without an api-version.
@@ -384,46 +385,36 @@ export function request_ready(conf: PluginConfig): void {
   kong.service.request.clear_header("Accept-Encoding");
 
   const v1 = conf.model.options.azure_api_style === "v1" && current.api_version === undefined;
-  if (
+  const asked =
+    body !== undefined &&
     conf.logging.log_statistics &&
     (conf.route_type === "llm/v1/chat" || conf.route_type === "llm/v1/completions") &&
-    (v1 || accepts_stream_options(current.api_version))
-  ) {
-    ask_for_stream_usage(current);
-  }
+    (v1 || accepts_stream_options(current.api_version)) &&
+    ask_for_stream_usage(current, body);
   ngx.update_time();
   current.started_at = ngx.now();
+  return asked;
 }
 
 
-/** Adds stream_options.include_usage to a streamed body that lacks it. */
-function ask_for_stream_usage(current: State): void {
-  const [raw] = kong.request.get_raw_body();
-  if (raw === undefined) {
-    return;
-  }
-  const [body] = cjson.decode(raw);
-  if (!is_object(body) || body.get("stream") !== true) {
-    return;
+/** Adds stream_options.include_usage to a streamed body that lacks it; true when it did. */
+function ask_for_stream_usage(current: State, body: JsonObject): boolean {
+  if (body.get("stream") !== true) {
+    return false;
   }
   const options = body.get("stream_options");
   if (is_object(options) && options.get("include_usage") !== undefined) {
     // The client chose; its stream stays as it asked.
-    return;
+    return false;
   }
   if (options !== undefined && !is_object(options)) {
-    return;
+    return false;
   }
   const changed: JsonObject = is_object(options) ? options : new LuaTable<string, JsonValue>();
   changed.set("include_usage", true);
   body.set("stream_options", changed);
-  const [encoded, encode_err] = cjson.encode(body);
-  if (encoded === undefined) {
-    kong.log.warn("failed to ask Azure for the stream's usage: ", encode_err);
-    return;
-  }
-  kong.service.request.set_raw_body(encoded);
   current.sse = new_sse_reader(true);
+  return true;
 }
 
 
