@@ -47,14 +47,19 @@ local function logger(level)
 end
 
 
-local function balancer_data()
-  local ctx = ngx.ctx
-  local data = ctx.balancer_data
-  if not data then
-    data = {}
-    ctx.balancer_data = data
+-- parent[key], made an empty table on first use.
+local function subtable(parent, key)
+  local child = parent[key]
+  if not child then
+    child = {}
+    parent[key] = child
   end
-  return data
+  return child
+end
+
+
+local function balancer_data()
+  return subtable(ngx.ctx, "balancer_data")
 end
 
 
@@ -80,12 +85,7 @@ function log.set_serialize_value(key, value, options)
   if mode ~= "set" and mode ~= "add" and mode ~= "replace" then
     error("mode must be 'set', 'add' or 'replace'", 2)
   end
-  local ctx = ngx.ctx
-  local values = ctx.localkong_serialize_values
-  if not values then
-    values = {}
-    ctx.localkong_serialize_values = values
-  end
+  local values = subtable(ngx.ctx, "localkong_serialize_values")
   values[#values + 1] = { key = key, value = value, mode = mode }
 end
 
@@ -430,19 +430,7 @@ local ctx = setmetatable({}, {
     if key ~= "plugin" then
       return nil
     end
-    local request_ctx = ngx.ctx
-    local by_plugin = request_ctx.localkong_plugin_ctx
-    if not by_plugin then
-      by_plugin = {}
-      request_ctx.localkong_plugin_ctx = by_plugin
-    end
-    local name = current_plugin()
-    local plugin_ctx = by_plugin[name]
-    if not plugin_ctx then
-      plugin_ctx = {}
-      by_plugin[name] = plugin_ctx
-    end
-    return plugin_ctx
+    return subtable(subtable(ngx.ctx, "localkong_plugin_ctx"), current_plugin())
   end,
 })
 
