@@ -105,7 +105,10 @@ export class TokenService {
     const lifetime = request.lifetimeSeconds ?? this.currentConfig().tokenLifetimeSeconds;
     // Issued a second ago, so that expires_in reads 3599 for a one-hour token,
     // as the real endpoints report it.
-    const issuedAt = nowSeconds() - 1;
+    // One reading of the clock: signing can take long enough to cross a
+    // second, which would otherwise make expires_in read 3598.
+    const now = nowSeconds();
+    const issuedAt = now - 1;
     const expiresOn = issuedAt + lifetime;
     const claims: JsonObject = {
       aud: request.audience,
@@ -129,7 +132,7 @@ export class TokenService {
     return {
       token: signJwt(this.entraKey, claims),
       expiresOn,
-      expiresIn: expiresOn - nowSeconds(),
+      expiresIn: expiresOn - now,
       notBefore: issuedAt,
     };
   }
