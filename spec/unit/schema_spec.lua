@@ -31,11 +31,13 @@ describe("Plugin: ai-proxy-azure (schema)", function()
       { what = "a user-assigned identity by object id", auth = { azure_use_managed_identity = true, azure_object_id = OBJECT } },
       { what = "a user-assigned identity by resource id",
         auth = { azure_use_managed_identity = true, azure_resource_id = RESOURCE_ID } },
+      { what = "an upstream_url with a port and a query",
+        options = { upstream_url = "https://10.0.0.7:8443/openai/deployments/gpt/chat/completions?api-version=2024-10-21" } },
       { what = "an explicit token scope",
         auth = { azure_use_managed_identity = true, azure_token_scope = "https://cognitiveservices.azure.us/.default" } },
     }) do
       it(case.what, function()
-        local conf, err = process(case.auth)
+        local conf, err = process(case.auth, case.options)
 
         assert.is_nil(err)
         assert.is_table(conf)
@@ -101,6 +103,26 @@ describe("Plugin: ai-proxy-azure (schema)", function()
       },
       { what = "an unknown cloud", options = { azure_cloud = "germany" }, err = "config.model.options.azure_cloud" },
       { what = "an unknown API style", options = { azure_api_style = "v2" }, err = "config.model.options.azure_api_style" },
+      {
+        what = "an upstream_url whose port is out of range, which Kong's url type lets through",
+        options = { upstream_url = "http://127.0.0.1:99999/openai" },
+        err = "config.model.options.upstream_url: failed to parse URL: port out of range",
+      },
+      {
+        what = "an upstream_url whose port is not a number",
+        options = { upstream_url = "https://contoso.openai.azure.com:abc/openai" },
+        err = "config.model.options.upstream_url: failed to parse URL: bad host or port",
+      },
+      {
+        what = "an upstream_url that is not http or https",
+        options = { upstream_url = "ftp://contoso.openai.azure.com/openai" },
+        err = "config.model.options.upstream_url: failed to parse URL: unsupported scheme ftp",
+      },
+      {
+        what = "an upstream_url with no host",
+        options = { upstream_url = "http:///openai" },
+        err = "config.model.options.upstream_url: failed to parse URL: no host",
+      },
       {
         what = "a host suffix with a path",
         options = { azure_host_suffix = "openai.azure.com/evil" },

@@ -355,7 +355,12 @@ describe("local runtime schema", function()
       { "http://[::1]:8080/x", true },
       { "contoso.openai.azure.com", false, "missing host in url" },
       { "https://", false, "missing host in url" },
-      { "http://host:99999/", false, "invalid port in url: 99999" },
+      { "ftp://host/x", true },
+      { "http://host:99999/", true },
+      { "http://host:abc/", true },
+      { "mailto:a@b.c", false, "missing host in url" },
+      { "http://:80/x", false, "missing host in url" },
+      { "//host/path", false, "missing scheme in url" },
     }
     for _, case in ipairs(url_cases) do
       it("url " .. (case[2] and "accepts " or "refuses ") .. case[1], function()

@@ -6,6 +6,8 @@
 import * as cjson from "cjson.safe";
 import * as typedefs from "kong.db.schema.typedefs";
 
+import { parse_url } from "./url";
+
 
 /** A name Azure puts into a host or a path: no separators, no whitespace. */
 const AZURE_NAME_PATTERN = "^[%w][%w._~-]*$";
@@ -21,6 +23,16 @@ const IDENTITY_FIELDS = [
 
 // Azure names a user-assigned identity by one of these, never two at once.
 const USER_ASSIGNED_ID_FIELDS = ["azure_client_id", "azure_object_id", "azure_resource_id"] as const;
+
+
+/** An upstream_url the plugin can send requests to: http(s), a host, a port in range. */
+function valid_upstream_url(url: string): LuaMultiReturn<[true] | [undefined, string]> {
+  const [parsed, err] = parse_url(url);
+  if (parsed === undefined) {
+    return $multi(undefined, err);
+  }
+  return $multi(true);
+}
 
 
 // Kong hands entity checks ngx.null (the same value as cjson.null) for unset fields.
@@ -278,8 +290,12 @@ const model_options = {
     {
       upstream_url: {
         ...typedefs.url,
+        // Kong's url type asks only for a scheme and a host; a URL the plugin
+        // cannot call (another scheme, a bad port) is refused here, not on
+        // every request.
+        custom_validator: valid_upstream_url,
         required: false,
-        description: "Full URL to call instead of the one computed from the instance, deployment and route type.",
+        description: "Full http(s) URL to call instead of the one computed from the instance, deployment and route type.",
       },
     },
     {

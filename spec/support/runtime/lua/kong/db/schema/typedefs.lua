@@ -89,24 +89,18 @@ local function validate_host(host)
 end
 
 
--- Kong asks a URL for a scheme and a host only; anything else about it is
--- left to the plugin.
+-- Kong asks a URL for a scheme and a host only, the way LuaSocket's url.parse
+-- reads them: the port is cut off without being checked, and anything else
+-- about the URL is left to the plugin.
 local function validate_url(url)
-  local scheme, rest = url:match("^(%a[%w+%.%-]*)://(.*)$")
-  local authority = rest and rest:match("^([^/?#]*)") or ""
-  local host_and_port = authority:gsub("^.*@", "")
-  local host, port = host_and_port:match("^(%[[^%]]*%])(.*)$")
-  if host == nil then
-    host, port = host_and_port:match("^([^:]*)(.*)$")
-  end
+  local scheme, rest = url:match("^(%a[%w+%.%-]*):(.*)$")
+  local authority = (rest or url):match("^//([^/?#]*)")
+  local host = authority and authority:gsub("^.*@", ""):gsub(":[^:%]]*$", "")
   if host == nil or host == "" then
     return nil, "missing host in url"
   end
   if scheme == nil then
     return nil, "missing scheme in url"
-  end
-  if port ~= "" and not (port:match("^:%d+$") and tonumber(port:sub(2)) <= 65535) then
-    return nil, "invalid port in url: " .. port:sub(2)
   end
   return true
 end
