@@ -21,9 +21,45 @@ async function errorOf(response: Response): Promise<string> {
   return body.error.message;
 }
 
+/** Posts a body with Transfer-Encoding: chunked, so the gateway learns its size only by reading it. */
+function postChunked(stack: Stack, path: string, text: string): Promise<Response> {
+  const bytes = new TextEncoder().encode(text);
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  const init: RequestInit & { duplex: "half" } = {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+    duplex: "half",
+  };
+  return fetch(`${stack.gateway.url}${path}`, init);
+}
+
 function withKey(stack: Stack, changes: ConfigChanges = {}) {
   return { plugin: pluginConfig(stack, { auth: API_KEY_HEADER, ...changes }) };
 }
+
+describe("a Service declared by IP address", () => {
+  // The harness's Service is http://127.0.0.1:9; Kong decides from it that the
+  // upstream host needs no name resolution.
+  const stack = useStack((stack) =>
+    withKey(stack, {
+      options: {
+        upstream_url: `${stack.simHttpUrl.replace("//127.0.0.1", "//localhost")}/openai/deployments/kong-gpt-3-5/chat/completions`,
+      },
+    }),
+  );
+
+  it("still reaches an Azure OpenAI host given by name", async () => {
+    const response = await stack.post("/openai", CHAT);
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(lastOpenAi(stack).path, "/openai/deployments/kong-gpt-3-5/chat/completions");
+  });
+});
 
 describe("route types", () => {
   const stack = useStack((stack) => withKey(stack, { computedUrl: true }));
@@ -116,6 +152,25 @@ describe("request checks", () => {
     assert.equal(response.status, 413);
     assert.match(await errorOf(response), /larger than 8192 bytes/);
     assert.equal(stack.sim.control.journal({ endpoint: "openai" }).length, 0);
+  });
+
+  it("refuses a body over max_request_body_size with 413 when it arrives chunked, with no length", async () => {
+    await stack.restart({ ...withKey(stack, { extra: { max_request_body_size: 16_384 } }) });
+    stack.sim.control.clearJournal();
+    const big = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(20_000) }] });
+    const response = await postChunked(stack, "/openai", big);
+    assert.equal(response.status, 413);
+    assert.match(await errorOf(response), /larger than 16384 bytes/);
+    assert.equal(stack.sim.control.journal({ endpoint: "openai" }).length, 0);
+  });
+
+  it("takes a body within max_request_body_size that nginx kept in a file, past client_body_buffer_size", async () => {
+    await stack.restart({ ...withKey(stack, { extra: { max_request_body_size: 65_536 } }) });
+    const content = "x".repeat(20_000);
+    const response = await stack.post("/openai", { messages: [{ role: "user", content }] });
+    assert.equal(response.status, 200, await response.clone().text());
+    const sent = JSON.parse(lastOpenAi(stack).body) as { messages: { content: string }[] };
+    assert.equal(sent.messages[0].content, content);
   });
 
   it("refuses a body that is not JSON with 400", async () => {

@@ -42,8 +42,13 @@ declare namespace kong {
     function get_path(): string;
     function get_raw_query(): string;
     function get_method(): string;
-    /** The whole body, or undefined and a reason when it was not kept in memory. */
-    function get_raw_body(): LuaMultiReturn<[string] | [undefined, string]>;
+    /**
+     * The whole body, or undefined and a reason. A body over
+     * client_body_buffer_size is spooled to a file, which Kong 3.8 and later
+     * read when it is at most max_allowed_file_size bytes; earlier versions
+     * ignore the argument and never read such a body.
+     */
+    function get_raw_body(max_allowed_file_size?: number): LuaMultiReturn<[string] | [undefined, string]>;
   }
 
   namespace service {

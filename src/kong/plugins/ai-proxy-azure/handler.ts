@@ -12,7 +12,7 @@ import type { AuthConfig, PluginConfig } from "./config";
 import { announce, select_source, type TokenError, type TokenSource } from "./identity/source";
 import { is_object } from "./json";
 import * as observability from "./observability";
-import { request_scoped } from "./request_state";
+import { read_body, request_scoped } from "./request_state";
 import * as token_cache from "./token_cache";
 import { parse_url, type ParsedUrl } from "./url";
 
@@ -104,10 +104,34 @@ function upstream_of(conf: PluginConfig, auth: AuthConfig): Upstream {
 }
 
 
+/** How Kong's balancer reads a host: an address it connects to as is, or a name it resolves. */
+function host_kind(host: string): "ipv4" | "ipv6" | "name" {
+  if (string.sub(host, 1, 1) === "[") {
+    return "ipv6";
+  }
+  return string.find(host, "^%d+%.%d+%.%d+%.%d+$")[0] !== undefined ? "ipv4" : "name";
+}
+
+
+/**
+ * Points Kong's balancer at the target. Kong decided at routing, from the
+ * Service's host, whether to resolve it; set_target changes the host alone, so
+ * a Service declared by IP address would have the Azure host name used as an
+ * address. The kind is set to the target's own.
+ */
+function set_target(target: ParsedUrl): void {
+  kong.service.set_target(target.host, target.port);
+  const balancer_data = ngx.ctx.get("balancer_data");
+  if (type(balancer_data) === "table") {
+    (balancer_data as LuaTable<string, unknown>).set("type", host_kind(target.host));
+  }
+}
+
+
 function point_at_azure(conf: PluginConfig, auth: AuthConfig): void {
   const upstream = upstream_of(conf, auth);
   kong.service.request.set_scheme(upstream.target.scheme);
-  kong.service.set_target(upstream.target.host, upstream.target.port);
+  set_target(upstream.target);
   if (upstream.path !== undefined) {
     kong.service.request.set_path(upstream.path);
   }
@@ -140,10 +164,17 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): ShapedBody {
   if (declared !== undefined && declared > conf.max_request_body_size) {
     return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
   }
-  const [raw, read_err] = kong.request.get_raw_body();
+  const [raw, read_err] = read_body(conf);
   if (raw === undefined) {
-    kong.log.warn("failed to read the request body: ", read_err);
-    return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
+    if (string.find(read_err, "too big", 1, true)[0] !== undefined) {
+      return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
+    }
+    kong.log.err(
+      "failed to read the request body: ", read_err,
+      " (Kong before 3.8 cannot read a body over nginx_http_client_body_buffer_size:",
+      " set it to at least max_request_body_size, ", conf.max_request_body_size, " bytes)",
+    );
+    return fail(500, "the gateway could not read the request body");
   }
   if (raw.length > conf.max_request_body_size) {
     return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);

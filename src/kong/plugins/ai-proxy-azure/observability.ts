@@ -19,7 +19,7 @@ import * as cjson from "cjson.safe";
 import type { PluginConfig } from "./config";
 import type { TokenSource } from "./identity/source";
 import { is_object } from "./json";
-import { request_scoped } from "./request_state";
+import { read_body, request_scoped } from "./request_state";
 
 
 const NAMESPACE = "ai.proxy";
@@ -357,7 +357,7 @@ export function request_received(conf: PluginConfig): void {
   if (!conf.logging.log_payloads) {
     return;
   }
-  const [raw] = kong.request.get_raw_body();
+  const [raw] = read_body(conf);
   if (raw !== undefined) {
     const current = get_state();
     current.request_body = string.sub(raw, 1, PAYLOAD_KEPT);

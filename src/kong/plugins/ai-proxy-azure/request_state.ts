@@ -25,3 +25,13 @@ export function request_scoped<T extends object>(create: () => T): RequestScoped
     peek: () => states.get(kong.ctx.plugin),
   };
 }
+
+
+/**
+ * The client's body, up to max_request_body_size. Kong spools a body over
+ * client_body_buffer_size to a file; since 3.8 it reads the file when the size
+ * is allowed, so such a body is not refused for where nginx kept it.
+ */
+export function read_body(conf: { max_request_body_size: number }): LuaMultiReturn<[string] | [undefined, string]> {
+  return kong.request.get_raw_body(conf.max_request_body_size);
+}

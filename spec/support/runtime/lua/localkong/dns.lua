@@ -40,6 +40,15 @@ local function is_ip(host)
 end
 
 
+-- The kind Kong's router records for a Service host: "ipv4", "ipv6" or "name".
+function dns.host_kind(host)
+  if is_ipv4(host) then
+    return "ipv4"
+  end
+  return host:find(":", 1, true) and "ipv6" or "name"
+end
+
+
 local function read_file(path)
   local file = io.open(path, "r")
   if not file then

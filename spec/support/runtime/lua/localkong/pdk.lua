@@ -278,16 +278,34 @@ function request.get_method()
 end
 
 
-function request.get_raw_body()
+-- As Kong 3.8 and later: a body nginx spooled to a file is read from it when
+-- max_allowed_file_size allows (0: any size); without it, it is refused.
+function request.get_raw_body(max_allowed_file_size)
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if body then
     return body
   end
-  if ngx.req.get_body_file() then
+  local path = ngx.req.get_body_file()
+  if not path then
+    return ""
+  end
+  if not max_allowed_file_size or max_allowed_file_size < 0 then
     return nil, "request body did not fit into client body buffer, consider raising 'client_body_buffer_size'"
   end
-  return ""
+  local file, err = io.open(path, "r")
+  if not file then
+    return nil, "failed to open cached request body '" .. path .. "': " .. err
+  end
+  local size = file:seek("end") or 0
+  if max_allowed_file_size > 0 and size > max_allowed_file_size then
+    file:close()
+    return nil, ("request body file too big: %d > %d"):format(size, max_allowed_file_size)
+  end
+  file:seek("set")
+  local content = file:read("*a")
+  file:close()
+  return content
 end
 
 

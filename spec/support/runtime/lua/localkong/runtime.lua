@@ -13,6 +13,7 @@ local ngx = ngx
 local ipairs = ipairs
 local pcall = pcall
 local sort = table.sort
+local tostring = tostring
 
 
 local runtime = {}
@@ -214,7 +215,9 @@ function runtime.access()
     ngx.var.upstream_host = port == DEFAULT_PORTS[service.protocol] and service.host
       or service.host .. ":" .. port
   end
-  ctx.balancer_data = { host = service.host, port = service.port }
+  -- As in Kong, the kind of host (address or name) is fixed here, from the
+  -- Service; kong.service.set_target changes the host and port only.
+  ctx.balancer_data = { host = service.host, port = service.port, type = dns.host_kind(service.host) }
   ctx.localkong_route = route
   ctx.localkong_service = service
 
@@ -231,11 +234,18 @@ function runtime.access()
     ngx.var.upstream_uri = ngx.var.upstream_uri .. "?" .. args
   end
 
-  local address, err = dns.resolve(ctx.balancer_data.host)
-  if not address then
-    return bad_gateway("failed to resolve the upstream: " .. err)
+  -- Kong resolves names only; any other host is taken as an address as is,
+  -- and the balancer fails on one that is not.
+  local data = ctx.balancer_data
+  if data.type == "name" then
+    local address, err = dns.resolve(data.host)
+    if not address then
+      return bad_gateway("failed to resolve the upstream: " .. err)
+    end
+    data.address = address
+  else
+    data.address = data.host
   end
-  ctx.balancer_data.address = address
   ngx.update_time()
   ctx.localkong_access_ended_at = ngx.now()
 end
@@ -246,8 +256,9 @@ function runtime.balancer()
   local data = ngx.ctx.balancer_data
   local ok, err = balancer.set_current_peer(data.address, data.port)
   if not ok then
-    ngx.log(ngx.ERR, "failed to set the upstream peer: ", err)
-    return ngx.exit(502)
+    ngx.log(ngx.ERR, "failed to set the current peer (address: ", tostring(data.address),
+            " port: ", tostring(data.port), "): ", tostring(err))
+    return ngx.exit(500)
   end
 end
 
