@@ -173,6 +173,12 @@ describe("request checks", () => {
     assert.equal(sent.messages[0].content, content);
   });
 
+  it("refuses a JSON array for a body with 400", async () => {
+    const response = await stack.post("/openai", [CHAT]);
+    assert.equal(response.status, 400);
+    assert.equal(await errorOf(response), "request body must be a JSON object");
+  });
+
   it("refuses a body that is not JSON with 400", async () => {
     const response = await stack.post("/openai", "this is not json");
     assert.equal(response.status, 400);

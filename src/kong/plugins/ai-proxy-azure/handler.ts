@@ -4,13 +4,12 @@
 // header_filter cleans the response headers and drops a token Azure refused;
 // body_filter and log hand the answer to the observability module.
 
-import * as cjson from "cjson.safe";
 import { azure_url, cloud_of, token_resource } from "./azure_endpoint";
 import type { AuthConfig, PluginConfig } from "./config";
 // Imported at load so that the identity module reads the environment in
 // Kong's master process: nginx workers see no environment variables.
 import { announce, select_source, type TokenError, type TokenSource } from "./identity/source";
-import { is_object } from "./json";
+import { body_json, is_array, is_object } from "./json";
 import * as observability from "./observability";
 import { read_body, request_scoped } from "./request_state";
 import * as token_cache from "./token_cache";
@@ -180,8 +179,8 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): ShapedBody {
     return fail(413, `request body is larger than ${conf.max_request_body_size} bytes`);
   }
 
-  const [decoded] = cjson.decode(raw);
-  if (!is_object(decoded)) {
+  const [decoded] = body_json.decode(raw);
+  if (!is_object(decoded) || is_array(decoded)) {
     return fail(400, "request body must be a JSON object");
   }
   const body = decoded;
@@ -241,7 +240,7 @@ function shape_body(conf: PluginConfig, auth: AuthConfig): ShapedBody {
 
 
 function send_body(body: JsonObject): void {
-  const [encoded, encode_err] = cjson.encode(body);
+  const [encoded, encode_err] = body_json.encode(body);
   if (encoded === undefined) {
     kong.log.err("failed to encode the request body: ", encode_err);
     return fail(500, "ai-proxy-azure failed to prepare the request body");
