@@ -17,6 +17,10 @@ export interface StackOptions {
   path?: string;
   env?: Record<string, string>;
   workers?: number;
+  /** Fields added to the Service, e.g. tls_verify and ca_certificates. */
+  service?: Record<string, unknown>;
+  /** kong.yml's top-level ca_certificates. */
+  caCertificates?: Record<string, unknown>[];
   logLevel?: GatewayStart["logLevel"];
   files?: Record<string, string>;
 }
@@ -37,10 +41,12 @@ export interface Stack {
 function kongYml(options: StackOptions): object {
   return {
     _format_version: "3.0",
+    ...(options.caCertificates === undefined ? {} : { ca_certificates: options.caCertificates }),
     services: [
       {
         name: "azure-openai",
         url: "http://127.0.0.1:9",
+        ...options.service,
         routes: [
           {
             name: "openai",

@@ -178,6 +178,38 @@ function readDeclarative(path: string): unknown {
   }
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function listOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/**
+ * The proxy directives for a Service's tls_verify: Kong sets verification per
+ * request, nginx here per location, so it is on for every service or none
+ * (declarative.lua refuses a mix, or tls_verify without a CA certificate).
+ */
+function upstreamTlsDirectives(doc: unknown, prefix: string): string {
+  const services = isRecord(doc) ? listOf(doc.services).filter(isRecord) : [];
+  const verified = services.filter((service) => service.tls_verify === true);
+  const ids = new Set(verified.flatMap((service) => listOf(service.ca_certificates)));
+  const certificates = isRecord(doc) ? listOf(doc.ca_certificates).filter(isRecord) : [];
+  const pems = certificates.filter((ca) => ids.has(ca.id) && typeof ca.cert === "string").map((ca) => String(ca.cert));
+  if (verified.length === 0 || pems.length === 0) {
+    return "";
+  }
+  const file = join(prefix, "ssl/upstream-ca.pem");
+  writeFileSync(file, pems.join("\n"));
+  const depth = verified[0].tls_verify_depth;
+  return [
+    "proxy_ssl_verify on;",
+    `proxy_ssl_trusted_certificate ${file};`,
+    ...(typeof depth === "number" ? [`proxy_ssl_verify_depth ${depth};`] : []),
+  ].join("\n            ");
+}
+
 function luaLongString(text: string): string {
   let level = "=";
   while (text.includes(`]${level}]`)) {
@@ -190,7 +222,8 @@ function render(settings: Settings, prefix: string, fileLogPath: string | undefi
   const trusted = join(prefix, "ssl/trusted.pem");
   writeFileSync(trusted, settings.trustedCertificates.map((path) => readFileSync(path, "utf8")).join("\n"));
 
-  writeFileSync(join(prefix, "kong.json"), JSON.stringify(readDeclarative(settings.declarativeConfig)));
+  const declarative = readDeclarative(settings.declarativeConfig);
+  writeFileSync(join(prefix, "kong.json"), JSON.stringify(declarative));
   const runtimeOptions = {
     config_file: join(prefix, "kong.json"),
     error_file: join(prefix, "logs/startup-error.txt"),
@@ -220,6 +253,7 @@ function render(settings: Settings, prefix: string, fileLogPath: string | undefi
     runtime_options: `require("cjson.safe").decode(${luaLongString(JSON.stringify(runtimeOptions))})`,
     listen_directives: listen,
     client_body_buffer_size: settings.clientBodyBufferSize,
+    upstream_tls: upstreamTlsDirectives(declarative, prefix),
   };
   return readFileSync(TEMPLATE, "utf8").replace(/\$\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];

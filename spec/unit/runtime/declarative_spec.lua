@@ -193,6 +193,25 @@ describe("local runtime declarative config", function()
       { "a service url cannot be parsed",
         function(doc) doc.services[1].url = "contoso" end,
         "services[1].url: could not parse url 'contoso'" },
+      { "one service verifies upstream TLS and another does not",
+        function(doc)
+          doc.ca_certificates = { { id = "ca-1", cert = "-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n" } }
+          doc.services[1].tls_verify = true
+          doc.services[1].ca_certificates = { "ca-1" }
+        end,
+        "services[2].tls_verify: the local runtime verifies upstream TLS for every service or for none, "
+          .. "and services[1] sets tls_verify" },
+      { "a service verifies upstream TLS against no CA certificate",
+        function(doc)
+          for _, service in ipairs(doc.services) do service.tls_verify = true end
+        end,
+        "services[1].ca_certificates: required with tls_verify here" },
+      { "a service names a CA certificate that is not there",
+        function(doc) doc.services[1].ca_certificates = { "ca-9" } end,
+        "services[1].ca_certificates[1]: no CA certificate with id 'ca-9'" },
+      { "a CA certificate is not PEM",
+        function(doc) doc.ca_certificates = { { id = "ca-1", cert = "not a certificate" } } end,
+        "ca_certificates[1].cert: expected a PEM certificate" },
       { "a service port is out of range",
         function(doc) doc.services[2].port = 70000 end,
         "services[2].port: value should be between 0 and 65535" },

@@ -37,7 +37,7 @@ local IGNORED_KEYS = {
 -- Top-level collections Kong knows but this runtime does not serve.
 local UNSUPPORTED_COLLECTIONS = {
   consumers = true, consumer_groups = true, upstreams = true, targets = true,
-  certificates = true, ca_certificates = true, snis = true, vaults = true,
+  certificates = true, snis = true, vaults = true,
   keys = true, key_sets = true, filter_chains = true, partials = true,
   parameters = true, workspaces = true, _workspace = true,
 }
@@ -47,12 +47,13 @@ local SERVICE_KEYS = {
   name = true, url = true, protocol = true, host = true, port = true,
   path = true, routes = true, plugins = true, retries = true,
   connect_timeout = true, read_timeout = true, write_timeout = true,
-  enabled = true,
+  enabled = true, tls_verify = true, tls_verify_depth = true, ca_certificates = true,
 }
 local SERVICE_UNSUPPORTED = {
-  tls_verify = true, tls_verify_depth = true, ca_certificates = true,
   client_certificate = true,
 }
+
+local CA_CERTIFICATE_KEYS = { cert = true, cert_digest = true }
 
 
 local ROUTE_KEYS = {
@@ -294,6 +295,21 @@ local function read_service_fields(problems, where, entry)
 end
 
 
+local function read_string_list(problems, where, value)
+  if not is_array(value) then
+    problem(problems, where, "expected an array")
+    return nil
+  end
+  for i, item in ipairs(value) do
+    if type(item) ~= "string" or item == "" then
+      problem(problems, at(where, i), "expected a non-empty string")
+      return nil
+    end
+  end
+  return value
+end
+
+
 local function read_service(problems, where, entry, names)
   if type(entry) ~= "table" or is_array(entry) and #entry > 0 then
     problem(problems, where, "expected a service record")
@@ -311,22 +327,13 @@ local function read_service(problems, where, entry, names)
   if read_boolean(problems, at(where, "enabled"), entry.enabled, true) == false then
     problem(problems, at(where, "enabled"), "disabled services are not supported by the local runtime")
   end
+  service.tls_verify = read_boolean(problems, at(where, "tls_verify"), entry.tls_verify, nil)
+  service.tls_verify_depth = read_integer(problems, at(where, "tls_verify_depth"),
+                                          entry.tls_verify_depth, nil, 0, 64)
+  if not is_unset(entry.ca_certificates) then
+    service.ca_certificates = read_string_list(problems, at(where, "ca_certificates"), entry.ca_certificates)
+  end
   return service
-end
-
-
-local function read_string_list(problems, where, value)
-  if not is_array(value) then
-    problem(problems, where, "expected an array")
-    return nil
-  end
-  for i, item in ipairs(value) do
-    if type(item) ~= "string" or item == "" then
-      problem(problems, at(where, i), "expected a non-empty string")
-      return nil
-    end
-  end
-  return value
 end
 
 
@@ -537,6 +544,60 @@ end
 local declarative = {}
 
 
+-- CA certificates, by id, for services' ca_certificates.
+local function read_ca_certificates(problems, list)
+  local by_id = {}
+  for i, entry in ipairs(list) do
+    local where = at("ca_certificates", i)
+    if type(entry) ~= "table" or is_array(entry) and #entry > 0 then
+      problem(problems, where, "expected a CA certificate record")
+    else
+      check_keys(problems, where, entry, CA_CERTIFICATE_KEYS)
+      if type(entry.cert) ~= "string" or not entry.cert:find("-----BEGIN CERTIFICATE-----", 1, true) then
+        problem(problems, at(where, "cert"), "expected a PEM certificate")
+      end
+      if type(entry.id) ~= "string" or entry.id == "" then
+        problem(problems, at(where, "id"), "required here: services name CA certificates by id")
+      elseif by_id[entry.id] then
+        problem(problems, at(where, "id"), "duplicate id '" .. entry.id .. "'")
+      else
+        by_id[entry.id] = entry.cert
+      end
+    end
+  end
+  return by_id
+end
+
+
+-- Kong sets upstream TLS verification per request, from the Service; nginx
+-- here sets it per location (gateway.ts writes it), so for every service or
+-- for none, and only against CA certificates named in kong.yml.
+local function check_upstream_tls(problems, services, wheres, ca_by_id)
+  local verified, unverified
+  for i, service in ipairs(services) do
+    if service.tls_verify == true then
+      verified = verified or wheres[i]
+      if not service.ca_certificates or #service.ca_certificates == 0 then
+        problem(problems, at(wheres[i], "ca_certificates"),
+                "required with tls_verify here: name the CA certificates that sign the upstream's")
+      end
+    else
+      unverified = unverified or wheres[i]
+    end
+    for j, id in ipairs(service.ca_certificates or {}) do
+      if not ca_by_id[id] then
+        problem(problems, at(at(wheres[i], "ca_certificates"), j), "no CA certificate with id '" .. id .. "'")
+      end
+    end
+  end
+  if verified and unverified then
+    problem(problems, at(unverified, "tls_verify"),
+            "the local runtime verifies upstream TLS for every service or for none, and "
+            .. verified .. " sets tls_verify")
+  end
+end
+
+
 --- Check a decoded kong.yml and return the normalized configuration, or nil
 -- and every problem found, each naming where it is.
 function declarative.load(doc, plugin_schemas)
@@ -562,7 +623,8 @@ function declarative.load(doc, plugin_schemas)
     if UNSUPPORTED_COLLECTIONS[key] then
       problem(problems, key, "not supported by the local runtime")
     elseif key ~= "_format_version" and key ~= "_transform" and key ~= "services"
-       and key ~= "routes" and key ~= "plugins" and key ~= "_comment" and key ~= "_ignore"
+       and key ~= "routes" and key ~= "plugins" and key ~= "ca_certificates"
+       and key ~= "_comment" and key ~= "_ignore"
     then
       problem(problems, key, "unknown field")
     end
@@ -572,12 +634,15 @@ function declarative.load(doc, plugin_schemas)
   local lookup = { services = {}, routes = {} }
   local service_names, route_names = {}, {}
   local pending_plugins = {}
+  local ca_by_id = read_ca_certificates(problems, read_list(problems, "ca_certificates", doc.ca_certificates))
+  local service_wheres = {}
 
   for i, entry in ipairs(read_list(problems, "services", doc.services)) do
     local where = at("services", i)
     local service = read_service(problems, where, entry, service_names)
     if service then
       insert(config.services, service)
+      service_wheres[#config.services] = where
       local service_index = #config.services
       if service.name then
         lookup.services[service.name] = service_index
@@ -612,6 +677,8 @@ function declarative.load(doc, plugin_schemas)
       end
     end
   end
+
+  check_upstream_tls(problems, config.services, service_wheres, ca_by_id)
 
   local top_routes = {}
   for i, entry in ipairs(read_list(problems, "routes", doc.routes)) do
