@@ -131,8 +131,9 @@ end
 local function by_priority(a, b)
   local priority_a = handlers[a.name].PRIORITY or 0
   local priority_b = handlers[b.name].PRIORITY or 0
+  -- Kong breaks a tie by name, in reverse order.
   if priority_a == priority_b then
-    return a.name < b.name
+    return a.name > b.name
   end
   return priority_a > priority_b
 end
