@@ -2,14 +2,13 @@
 // KONG_LUA_PACKAGE_PATH, with no Node and no build folder involved.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { stringify } from "yaml";
-import { freePort, startGateway } from "../support/runtime/gateway.ts";
 import { installRock, luaPathOf, makeRock, packRock } from "../support/rock.ts";
 import { SIM_API_KEY, startSimulator, type Simulator } from "../support/simulator/index.ts";
+import { startGatewayFor } from "./support/gateway-for.ts";
 
 function chatConfig(sim: Simulator): object {
   return {
@@ -54,7 +53,6 @@ describe("the rock", () => {
   before(async () => {
     sim = await startSimulator();
     work = mkdtempSync(join(tmpdir(), "ai-proxy-azure-rock-"));
-    writeFileSync(join(work, "kong.yml"), stringify(chatConfig(sim)));
   });
 
   after(async () => {
@@ -63,15 +61,7 @@ describe("the rock", () => {
   });
 
   async function servesChatFrom(tree: string): Promise<void> {
-    const gateway = await startGateway({
-      env: {
-        PATH: process.env.PATH,
-        KONG_DECLARATIVE_CONFIG: join(work, "kong.yml"),
-        KONG_PROXY_LISTEN: `127.0.0.1:${await freePort()}`,
-        KONG_NGINX_WORKER_PROCESSES: "1",
-        KONG_LUA_PACKAGE_PATH: luaPathOf(tree),
-      },
-    });
+    const gateway = await startGatewayFor(chatConfig(sim), { KONG_LUA_PACKAGE_PATH: luaPathOf(tree) });
     try {
       const response = await fetch(`${gateway.url}/openai`, {
         method: "POST",
