@@ -10,6 +10,7 @@ import {
   endpoint_host_of,
   identity_label,
   read_answer,
+  token_query,
   transport_error,
   with_query,
   type EndpointContext,
@@ -37,16 +38,11 @@ export function build_app_service_request(
   identity: UserAssignedId | undefined,
   timeout_ms: number,
 ): http.HttpRequest {
-  const query: Array<[string, string]> = [
-    ["api-version", API_VERSION],
-    ["resource", resource],
-  ];
-  if (identity !== undefined) {
-    query.push([SELECTOR_PARAMS[identity.kind], identity.value]);
-  }
+  const selector: [string, string] | undefined =
+    identity === undefined ? undefined : [SELECTOR_PARAMS[identity.kind], identity.value];
   return {
     method: "GET",
-    url: with_query(endpoint, http.encode_fields(query)),
+    url: with_query(endpoint, token_query(API_VERSION, resource, selector)),
     headers: { "X-IDENTITY-HEADER": identity_header },
     timeout_ms,
   };

@@ -16,6 +16,7 @@ import { token_error } from "./common";
 import {
   endpoint_host_of,
   read_answer,
+  token_query,
   transport_error,
   with_query,
   type EndpointContext,
@@ -95,11 +96,7 @@ export function build_arc_request(
   if (key !== undefined) {
     headers.Authorization = `Basic ${key}`;
   }
-  const query = http.encode_fields([
-    ["api-version", API_VERSION],
-    ["resource", resource],
-  ]);
-  return { method: "GET", url: with_query(endpoint, query), headers, timeout_ms };
+  return { method: "GET", url: with_query(endpoint, token_query(API_VERSION, resource)), headers, timeout_ms };
 }
 
 

@@ -20,7 +20,7 @@ import {
   token_error,
 } from "./common";
 import { expiry_of } from "./expiry";
-import { identity_label, type UserAssignedId } from "./managed_identity";
+import { identity_label, token_query, type UserAssignedId } from "./managed_identity";
 import type { Token, TokenError, TokenSource } from "./types";
 
 
@@ -73,16 +73,11 @@ export function build_imds_request(
   identity: UserAssignedId | undefined,
   timeout_ms: number,
 ): http.HttpRequest {
-  const query: Array<[string, string]> = [
-    ["api-version", API_VERSION],
-    ["resource", resource],
-  ];
-  if (identity !== undefined) {
-    query.push([SELECTOR_PARAMS[identity.kind], identity.value]);
-  }
+  const selector: [string, string] | undefined =
+    identity === undefined ? undefined : [SELECTOR_PARAMS[identity.kind], identity.value];
   return {
     method: "GET",
-    url: `${endpoint}?${http.encode_fields(query)}`,
+    url: `${endpoint}?${token_query(API_VERSION, resource, selector)}`,
     headers: { Metadata: "true" },
     timeout_ms,
     connect_timeout_ms: math.min(CONNECT_TIMEOUT_MS, timeout_ms),

@@ -11,6 +11,7 @@ import {
   endpoint_host_of,
   identity_label,
   read_answer,
+  token_query,
   transport_error,
   with_query,
   type EndpointContext,
@@ -33,16 +34,10 @@ export function build_ml_request(
   client_id: string | undefined,
   timeout_ms: number,
 ): http.HttpRequest {
-  const query: Array<[string, string]> = [
-    ["api-version", ML_API_VERSION],
-    ["resource", resource],
-  ];
-  if (client_id !== undefined) {
-    query.push(["clientid", client_id]);
-  }
+  const selector: [string, string] | undefined = client_id === undefined ? undefined : ["clientid", client_id];
   return {
     method: "GET",
-    url: with_query(endpoint, http.encode_fields(query)),
+    url: with_query(endpoint, token_query(ML_API_VERSION, resource, selector)),
     headers: { secret },
     timeout_ms,
   };

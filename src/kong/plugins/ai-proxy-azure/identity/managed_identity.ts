@@ -4,7 +4,7 @@
 // one of two shapes: OAuth's {"error","error_description"} or App Service's
 // {"statusCode","message"}; both are read here.
 
-import type * as http from "../http";
+import * as http from "../http";
 import { parse_url } from "../url";
 import {
   decode_object,
@@ -73,6 +73,22 @@ export function endpoint_host_of(
 
 
 /** The endpoint URL with the query fields appended after any query it has. */
+/**
+ * The query every managed identity endpoint takes, in this order: its
+ * api-version, the resource, and at most one parameter naming the identity.
+ */
+export function token_query(api_version: string, resource: string, selector?: [string, string]): string {
+  const query: Array<[string, string]> = [
+    ["api-version", api_version],
+    ["resource", resource],
+  ];
+  if (selector !== undefined) {
+    query.push(selector);
+  }
+  return http.encode_fields(query);
+}
+
+
 export function with_query(endpoint: string, fields: string): string {
   const separator = string.find(endpoint, "?", 1, true)[0] === undefined ? "?" : "&";
   return `${endpoint}${separator}${fields}`;
