@@ -72,7 +72,6 @@ export function endpoint_host_of(
 }
 
 
-/** The endpoint URL with the query fields appended after any query it has. */
 /**
  * The query every managed identity endpoint takes, in this order: its
  * api-version, the resource, and at most one parameter naming the identity.
@@ -89,6 +88,7 @@ export function token_query(api_version: string, resource: string, selector?: [s
 }
 
 
+/** The endpoint URL with the query fields appended after any query it has. */
 export function with_query(endpoint: string, fields: string): string {
   const separator = string.find(endpoint, "?", 1, true)[0] === undefined ? "?" : "&";
   return `${endpoint}${separator}${fields}`;
