@@ -3,13 +3,10 @@
 // which keeps the routed path.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { stringify } from "yaml";
-import { BUILD_LUA_DIR, freePort, startGateway, type Gateway } from "../support/runtime/gateway.ts";
+import { BUILD_LUA_DIR, type Gateway } from "../support/runtime/gateway.ts";
 import { SIM_API_KEY, startSimulator, type Simulator } from "../support/simulator/index.ts";
+import { startGatewayFor } from "./support/gateway-for.ts";
 
 function route(name: string, path: string, stripPath: boolean, sim: Simulator): object {
   return {
@@ -35,11 +32,9 @@ function route(name: string, path: string, stripPath: boolean, sim: Simulator): 
 describe("routing in the local runtime", () => {
   let sim: Simulator;
   let gateway: Gateway;
-  let dir: string;
 
   before(async () => {
     sim = await startSimulator();
-    dir = mkdtempSync(join(tmpdir(), "ai-proxy-azure-routing-"));
     const config = {
       _format_version: "3.0",
       services: [
@@ -50,22 +45,12 @@ describe("routing in the local runtime", () => {
         },
       ],
     };
-    writeFileSync(join(dir, "kong.yml"), stringify(config));
-    gateway = await startGateway({
-      env: {
-        PATH: process.env.PATH,
-        KONG_DECLARATIVE_CONFIG: join(dir, "kong.yml"),
-        KONG_PROXY_LISTEN: `127.0.0.1:${await freePort()}`,
-        KONG_NGINX_WORKER_PROCESSES: "1",
-        KONG_LUA_PACKAGE_PATH: `${BUILD_LUA_DIR}/?.lua`,
-      },
-    });
+    gateway = await startGatewayFor(config, { KONG_LUA_PACKAGE_PATH: `${BUILD_LUA_DIR}/?.lua` });
   });
 
   after(async () => {
     await gateway.stop();
     await sim.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const cases = [
