@@ -17,24 +17,12 @@ import {
   type JournalEntry,
 } from "../support/simulator/index.ts";
 import { CHAT, pluginConfig, simulatedAzure } from "./support/config.ts";
+import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 function only(entries: JournalEntry[], what: string): JournalEntry {
   assert.equal(entries.length, 1, `expected exactly one ${what} request, got ${entries.length}`);
   return entries[0]!;
-}
-
-/** The first value `read` gives within 5 s. */
-async function eventually<T>(read: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const value = read();
-    if (value !== undefined) {
-      return value;
-    }
-    assert.ok(Date.now() < deadline, "timed out waiting");
-    await new Promise((settle) => setTimeout(settle, 20));
-  }
 }
 
 function form(entry: JournalEntry): Record<string, string> {
