@@ -282,12 +282,47 @@ function fetch_in_request(source: TokenSource, deadline: number): Outcome {
 }
 
 
+/** The end of a fetch that ran elsewhere: the token it shared, or the failure it recorded. */
+type OtherFetch = { token: Token; error?: undefined } | { token?: undefined; error: TokenError };
+
+
+/**
+ * What a fetch that ran elsewhere left for everyone: its usable token, or the
+ * failure that holds further fetches back; undefined while neither is there.
+ */
+function left_by_other_fetch(source: TokenSource): OtherFetch | undefined {
+  const shared = read_shared(source);
+  const now = ngx.now();
+  if (shared !== undefined && usable(shared, now)) {
+    remember(source, shared, shared.refresh_at ?? refresh_point(shared, now));
+    return { token: shared };
+  }
+  const failure = read_failure(source);
+  return failure === undefined ? undefined : { error: failure_error(failure) };
+}
+
+
+function outcome_of(other: OtherFetch): Outcome {
+  if (other.token !== undefined) {
+    return $multi(other.token);
+  }
+  return $multi(undefined, other.error);
+}
+
+
 /** With no valid token: fetch, or wait for the fetch another request started. */
 function fetch_or_wait(source: TokenSource, wait_seconds: number): Outcome {
   const deadline = ngx.now() + wait_seconds;
 
   for (;;) {
     if (try_fetch_lock(source, wait_seconds + 1)) {
+      // The fetch that held the lock may have ended after this request last
+      // looked: its token or its failure serves, and no second fetch is sent.
+      const other = left_by_other_fetch(source);
+      if (other !== undefined) {
+        release_fetch_lock(source);
+        return outcome_of(other);
+      }
       const [token, error] = fetch_in_request(source, deadline);
       release_fetch_lock(source);
       if (token !== undefined) {
@@ -297,17 +332,11 @@ function fetch_or_wait(source: TokenSource, wait_seconds: number): Outcome {
     }
 
     ngx.sleep(POLL_SECONDS);
-    const now = ngx.now();
-    const shared = read_shared(source);
-    if (shared !== undefined && usable(shared, now)) {
-      remember(source, shared, shared.refresh_at ?? refresh_point(shared, now));
-      return $multi(shared);
+    const other = left_by_other_fetch(source);
+    if (other !== undefined) {
+      return outcome_of(other);
     }
-    const failure = read_failure(source);
-    if (failure !== undefined) {
-      return $multi(undefined, failure_error(failure));
-    }
-    if (now >= deadline) {
+    if (ngx.now() >= deadline) {
       return $multi(undefined, `failed to get a token within ${wait_seconds} s: the fetch under way did not finish`);
     }
   }
@@ -327,13 +356,15 @@ function refresh(premature: boolean, source: TokenSource, fetch_seconds: number)
     }
     const started = ngx.now();
     const [token, error] = source.fetch();
-    release_fetch_lock(source);
     ngx.update_time();
     if (token !== undefined) {
-      log_fetched(source, token, started);
+      // Shared before the lock goes, so a request that takes the lock next finds it.
       store(source, token, ngx.now());
+      release_fetch_lock(source);
+      log_fetched(source, token, started);
       break;
     }
+    release_fetch_lock(source);
 
     const current = read_shared(source) ?? entries.get(source.cache_key)?.token;
     const remaining = current === undefined ? 0 : current.expires_at - ngx.now();
