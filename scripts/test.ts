@@ -47,7 +47,11 @@ function busted(name: string, dir: string): void {
   results.push({ name, passed, failed, skipped: 0 });
 }
 
-/** Node's test runner, with a TAP copy of the results to count from. */
+/**
+ * Node's test runner, with a TAP copy of the results to count from. One file
+ * at a time on any machine: the scenarios start gateways with several workers,
+ * and the load and timing ones expect to have the machine to themselves.
+ */
 function nodeTests(name: string, files: string[], env: NodeJS.ProcessEnv = process.env): void {
   if (files.length === 0) {
     console.log(`${name}: no test files`);
@@ -62,6 +66,7 @@ function nodeTests(name: string, files: string[], env: NodeJS.ProcessEnv = proce
       "--import",
       "tsx",
       "--test",
+      "--test-concurrency=1",
       "--test-reporter=spec",
       "--test-reporter-destination=stdout",
       "--test-reporter=tap",

@@ -100,10 +100,10 @@ describe("faults", () => {
   }
 
   it("applies a windowed fault to every request until the window closes", async () => {
-    simulator.control.addFault({ endpoint: "imds", status: 503, durationMs: 250 });
+    simulator.control.addFault({ endpoint: "imds", status: 503, durationMs: 1_000 });
 
     const during = [await imds(), await imds(), await imds()];
-    await wait(300);
+    await wait(1_100);
     const afterwards = await imds();
 
     assert.deepEqual(during.map((answer) => answer.status), [503, 503, 503]);

@@ -283,10 +283,10 @@ describe("Azure OpenAI data plane: streaming", () => {
     assert.ok(chunks.every((chunk) => chunk.object === "chat.completion.chunk"));
     const contentEvents = events.slice(0, 4);
     assert.ok(contentEvents[0].at - start >= 45, `first chunk after ${contentEvents[0].at - start} ms`);
-    for (let index = 1; index < contentEvents.length; index++) {
-      const gap = contentEvents[index].at - contentEvents[index - 1].at;
-      assert.ok(gap >= 40, `chunk ${index} came ${gap} ms after the one before`);
-    }
+    // Spread over the stream, not gap by gap: a stall in this process (which also runs the
+    // simulator) shortens the gap after it, while a buffered stream arrives all at once.
+    const spread = contentEvents[3].at - contentEvents[0].at;
+    assert.ok(spread >= 120, `chunks 1 to 4 came within ${spread} ms`);
     const text = chunks.map((chunk) => deltaOf(chunk)?.content ?? "").join("");
     assert.equal(text, "Simulated answer from gpt-35-turbo to: Tell me a story");
     assert.equal(deltaOf(chunks[0])?.role, "assistant");
