@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { SIM_SECRET_APP, SIM_TENANT_ID, SIM_WORKLOAD_APP } from "../support/simulator/index.ts";
 import { CHAT, pluginConfig, simulatedAzure } from "./support/config.ts";
+import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 const UNKNOWN_CLIENT_ID = "0badc0de-0000-4000-8000-000000000000";
@@ -127,10 +128,17 @@ describe("secrets and tokens in answers and logs", () => {
       logLevel: "debug",
     });
     await send();
-    // A refused token and a failing fetch go through the error paths too.
+    // A refused token and a failing fetch go through the error paths too: the refused
+    // token's replacement, fetched in the background, is refused by Entra.
+    const entraBefore = stack.sim.control.journal({ endpoint: "entra" }).length;
+    stack.sim.control.addFault({ endpoint: "entra", status: 400, count: 1 });
     stack.sim.control.addFault({ endpoint: "openai", status: 401, count: 1 });
     await send();
-    stack.sim.control.addFault({ endpoint: "entra", status: 400, count: 1 });
+    await eventually(
+      async () => (/failed to renew the token of/.test(await stack.gateway.errorLog()) ? true : undefined),
+      "the failed renewal was never logged",
+    );
+    assert.equal(stack.sim.control.journal({ endpoint: "entra" }).slice(entraBefore)[0]?.status, 400);
     await send();
 
     logs.push(await stack.gateway.errorLog());

@@ -46,14 +46,19 @@ async function burst(stack: Stack, total: number, concurrency: number): Promise<
   return statuses;
 }
 
-/** Requests at a steady `perSecond` for `seconds`, not waiting for answers before sending more. */
+/**
+ * Requests at a steady `perSecond` for `seconds`, not waiting for answers
+ * before sending more. Each tick sends what the elapsed time calls for, so a
+ * late timer on a busy machine does not lower the total.
+ */
 async function steady(stack: Stack, perSecond: number, seconds: number) {
   const results: Promise<{ status: number; ms: number; body: string }>[] = [];
   const tickMs = 50;
-  const perTick = Math.max(1, Math.round((perSecond * tickMs) / 1000));
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    for (let i = 0; i < perTick; i += 1) {
+  const started = performance.now();
+  const total = Math.round(perSecond * seconds);
+  while (results.length < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) * perSecond) / 1000) + 1);
+    while (results.length < due) {
       results.push(chat(stack));
     }
     await sleep(tickMs);
@@ -120,7 +125,6 @@ describe("a broken identity under steady load", () => {
 
   it("answers every request with the identity's error and asks IMDS about once a second at most", async () => {
     const results = await steady(stack, 200, 10);
-    assert.ok(results.length >= 1500, `only ${results.length} requests were sent`);
     for (const result of results) {
       assert.equal(result.status, 500);
       assert.match(result.body, new RegExp(`user-assigned identity ${UNKNOWN_CLIENT_ID} is not assigned to this host`));

@@ -377,15 +377,16 @@ describe("a request whose token fetch failed", () => {
 
 describe("a renewal that fails while the token is still valid", () => {
   const stack = useStack((stack) => {
-    // Renewed at half its life, 8 s after it is fetched; sent until 5 s before it expires.
-    stack.sim.control.updateConfig({ tokenLifetimeSeconds: 16 });
+    // Renewed at half its life, about 10 s after it is fetched; sent until 5 s before it
+    // expires, which leaves about 3 s for the request that finds it past its refresh point.
+    stack.sim.control.updateConfig({ tokenLifetimeSeconds: 20 });
     return identityConfig(stack);
   });
 
   it("is logged as a warning with the time left on the token requests go on with", async () => {
     assert.equal((await logged(stack, "/openai", CHAT)).status, 200);
     stack.sim.control.addFault({ endpoint: "imds", status: 503, durationMs: 30_000 });
-    await sleep(8_500);
+    await sleep(10_000);
     assert.equal((await logged(stack, "/openai", CHAT)).status, 200);
     const host = new URL(stack.simHttpUrl).host;
     const expected = new RegExp(
@@ -424,17 +425,18 @@ describe("no token or secret in the serialized log or the error log", () => {
   const stack = useStack(appRegistration);
 
   const entraFetches = (): number => stack.sim.control.journal({ endpoint: "entra" }).length;
+  const fetchesLogged = async (): Promise<number> => (await stack.gateway.errorLog()).split("got a token from").length - 1;
 
   async function exercise(): Promise<void> {
     await logged(stack, "/openai", CHAT);
     await logged(stack, "/openai?api-version=2024-10-21", { ...CHAT, stream: true });
     // A token Azure refuses is dropped and its replacement fetched in the background, so the
-    // logs also hold a renewal's lines. Wait for that fetch: the next request may land on a
-    // worker that still holds the refused token and finish before the fetch does.
-    const before = entraFetches();
+    // logs also hold a renewal's lines. Wait for them: the next request may land on a worker
+    // that still holds the refused token and finish before the renewal does.
+    const before = await fetchesLogged();
     stack.sim.control.addFault({ endpoint: "openai", status: 401, count: 1 });
     await logged(stack, "/openai", CHAT);
-    await eventually(() => (entraFetches() > before ? true : undefined), "the refused token was never replaced");
+    await eventually(async () => ((await fetchesLogged()) > before ? true : undefined), "the refused token was never replaced");
     await logged(stack, "/openai", CHAT);
   }
 

@@ -5,10 +5,14 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The first value `read` gives within `timeoutMs`; fails with `what` if none comes. */
-export async function eventually<T>(read: () => T | undefined, what = "timed out waiting", timeoutMs = 5_000): Promise<T> {
+export async function eventually<T>(
+  read: () => T | undefined | Promise<T | undefined>,
+  what = "timed out waiting",
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = read();
+    const value = await read();
     if (value !== undefined) {
       return value;
     }

@@ -11,6 +11,15 @@ const DEFAULT_KONG_IMAGE = "kong:3.9";
 const CA_PATH = "/e2e-files/trusted-ca.pem";
 // Kong's file-log, enabled globally, writes each request's serialized log here.
 const FILE_LOG_PATH = "/tmp/file-log.json";
+// Kong's error log, in a file rather than on stderr: a line nginx wrote before
+// it answered is then there when the answer arrives, as on the local target.
+const ERROR_LOG_PATH = "/tmp/kong-error.log";
+
+// The worker processes' pids, by the title nginx gives them: old workers that
+// are still finishing after a reload are titled "... is shutting down".
+const LIST_WORKERS =
+  'for f in /proc/[0-9]*/cmdline; do t=$(tr "\\0" " " < "$f" 2>/dev/null); ' +
+  'case "$t" in "nginx: worker process"*) p=${f#/proc/}; echo "${p%/cmdline}";; esac; done';
 
 function withFileLog(kongYml: object): object {
   const existing = "plugins" in kongYml && Array.isArray(kongYml.plugins) ? kongYml.plugins : [];
@@ -48,6 +57,7 @@ export async function startKongContainer(
       KONG_PLUGINS: "bundled,ai-proxy-azure",
       KONG_NGINX_WORKER_PROCESSES: String(options.workers ?? 2),
       KONG_LOG_LEVEL: options.logLevel ?? "info",
+      KONG_PROXY_ERROR_LOG: ERROR_LOG_PATH,
       KONG_LUA_SSL_TRUSTED_CERTIFICATE: trusted === "" ? "system" : `system,${CA_PATH}`,
       ...options.env,
     })
@@ -60,25 +70,45 @@ export async function startKongContainer(
     .withWaitStrategy(Wait.forHttp("/", 8000).forStatusCode(404))
     .start();
 
-  let log = "";
-  (await container.logs()).on("data", (chunk: Buffer | string) => {
-    log += chunk.toString();
-  });
+  const workerPids = async (): Promise<string[]> => {
+    const result = await container.exec(["sh", "-c", LIST_WORKERS]);
+    return result.output.split("\n").filter((pid) => /^\d+$/.test(pid));
+  };
+  const waitFor = async (done: () => Promise<boolean>, what: string): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (!(await done())) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}`);
+      }
+      await new Promise((settle) => setTimeout(settle, 100));
+    }
+  };
 
   return {
     url: `http://${container.getHost()}:${container.getMappedPort(8000)}`,
-    errorLog: async () => log,
+    errorLog: async () => {
+      const result = await container.exec(["cat", ERROR_LOG_PATH]);
+      return result.exitCode === 0 ? result.output : "";
+    },
     serializedLogs: async () => {
       const result = await container.exec(["cat", FILE_LOG_PATH]);
       // Before the first request the file does not exist yet.
       return result.exitCode === 0 ? parseJsonLines(result.output) : [];
     },
     reload: async () => {
+      const before = new Set(await workerPids());
       const result = await container.exec(["kong", "reload"]);
       if (result.exitCode !== 0) {
         throw new Error(`kong reload failed: ${result.output}`);
       }
-      await new Promise((settle) => setTimeout(settle, 2_000));
+      const expected = options.workers ?? 2;
+      // New workers first; then the old ones close their idle connections and
+      // exit, and until they have a client may send on a connection being closed.
+      await waitFor(
+        async () => (await workerPids()).filter((pid) => !before.has(pid)).length >= expected,
+        "new workers after kong reload",
+      );
+      await waitFor(async () => (await workerPids()).every((pid) => !before.has(pid)), "old workers to exit after kong reload");
     },
     stop: async () => {
       await container.stop();

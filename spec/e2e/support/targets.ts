@@ -88,9 +88,14 @@ const localTarget: Target = {
   },
 };
 
-/** One JSON object per line, as file-log writes them; blank lines are skipped. */
+/**
+ * One JSON object per line, as file-log writes them; blank lines are skipped.
+ * Each line is written with its newline in one call, so text after the last
+ * newline is a line still being written, read before the rest of it landed.
+ */
 export function parseJsonLines(text: string): Record<string, unknown>[] {
   return text
+    .slice(0, text.lastIndexOf("\n") + 1)
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line) => {
