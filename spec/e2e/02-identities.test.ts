@@ -16,8 +16,8 @@ import {
   SIM_WORKLOAD_APP,
   type JournalEntry,
 } from "../support/simulator/index.ts";
+import { waitFor } from "../support/wait.ts";
 import { CHAT, pluginConfig, simulatedAzure } from "./support/config.ts";
-import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 function only(entries: JournalEntry[], what: string): JournalEntry {
@@ -181,7 +181,8 @@ describe("AKS workload identity", () => {
     assert.equal(refused.status, 401);
 
     // The replacement is fetched in the background as soon as the token is dropped.
-    const entra = await eventually(() => stack.sim.control.journal({ endpoint: "entra" })[0]);
+    await waitFor(() => stack.sim.control.journal({ endpoint: "entra" }).length > 0, "the replacement token request", 5_000);
+    const entra = stack.sim.control.journal({ endpoint: "entra" })[0]!;
     assert.equal(form(entra).client_assertion, rotated);
     const response = await stack.post("/openai", CHAT);
     assert.equal(response.status, 200);

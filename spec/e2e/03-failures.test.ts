@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { SIM_SECRET_APP, SIM_TENANT_ID, SIM_WORKLOAD_APP } from "../support/simulator/index.ts";
+import { waitFor } from "../support/wait.ts";
 import { CHAT, pluginConfig, simulatedAzure } from "./support/config.ts";
-import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 const UNKNOWN_CLIENT_ID = "0badc0de-0000-4000-8000-000000000000";
@@ -134,9 +134,10 @@ describe("secrets and tokens in answers and logs", () => {
     stack.sim.control.addFault({ endpoint: "entra", status: 400, count: 1 });
     stack.sim.control.addFault({ endpoint: "openai", status: 401, count: 1 });
     await send();
-    await eventually(
-      async () => (/failed to renew the token of/.test(await stack.gateway.errorLog()) ? true : undefined),
-      "the failed renewal was never logged",
+    await waitFor(
+      async () => /failed to renew the token of/.test(await stack.gateway.errorLog()),
+      "the failed renewal's log line",
+      5_000,
     );
     assert.equal(stack.sim.control.journal({ endpoint: "entra" }).slice(entraBefore)[0]?.status, 400);
     await send();

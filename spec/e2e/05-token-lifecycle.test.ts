@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { waitFor } from "../support/wait.ts";
 import { CHAT, pluginConfig, simulatedAzure } from "./support/config.ts";
-import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 const WORKERS = 4;
@@ -144,7 +144,7 @@ describe("a token Azure OpenAI refuses", () => {
     stack.sim.control.addFault({ endpoint: "openai", status: 401, count: 1 });
     assert.equal((await chat(stack)).status, 401);
     // The replacement is fetched in the background; wait for it, then make sure no other follows.
-    await eventually(() => (imdsRequests(stack) >= 2 ? true : undefined), "the refused token was never replaced");
+    await waitFor(() => imdsRequests(stack) >= 2, "the refused token's replacement", 5_000);
 
     assert.equal((await burst(stack, 40, 8)).filter((status) => status === 200).length, 40);
     assert.equal(imdsRequests(stack), 2);

@@ -18,8 +18,8 @@ import {
   SIM_TENANT_ID,
   SIM_WORKLOAD_APP,
 } from "../support/simulator/index.ts";
+import { waitFor } from "../support/wait.ts";
 import { CHAT, pluginConfig, simulatedAzure, type ConfigChanges } from "./support/config.ts";
-import { eventually } from "./support/eventually.ts";
 import { useStack, type Stack } from "./support/stack.ts";
 
 type Entry = Record<string, unknown>;
@@ -436,7 +436,7 @@ describe("no token or secret in the serialized log or the error log", () => {
     const before = await fetchesLogged();
     stack.sim.control.addFault({ endpoint: "openai", status: 401, count: 1 });
     await logged(stack, "/openai", CHAT);
-    await eventually(async () => ((await fetchesLogged()) > before ? true : undefined), "the refused token was never replaced");
+    await waitFor(async () => (await fetchesLogged()) > before, "the refused token's replacement", 5_000);
     await logged(stack, "/openai", CHAT);
   }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { stringify } from "yaml";
 import { GenericContainer, TestContainers, Wait, type StartedTestContainer } from "testcontainers";
+import { waitFor } from "../../support/wait.ts";
 import { parseJsonLines, type GatewayHandle, type GatewayStart } from "./targets.ts";
 
 const DEFAULT_KONG_IMAGE = "kong:3.9";
@@ -74,15 +75,6 @@ export async function startKongContainer(
     const result = await container.exec(["sh", "-c", LIST_WORKERS]);
     return result.output.split("\n").filter((pid) => /^\d+$/.test(pid));
   };
-  const waitFor = async (done: () => Promise<boolean>, what: string): Promise<void> => {
-    const deadline = Date.now() + 30_000;
-    while (!(await done())) {
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}`);
-      }
-      await new Promise((settle) => setTimeout(settle, 100));
-    }
-  };
 
   return {
     url: `http://${container.getHost()}:${container.getMappedPort(8000)}`,
@@ -107,8 +99,13 @@ export async function startKongContainer(
       await waitFor(
         async () => (await workerPids()).filter((pid) => !before.has(pid)).length >= expected,
         "new workers after kong reload",
+        30_000,
       );
-      await waitFor(async () => (await workerPids()).every((pid) => !before.has(pid)), "old workers to exit after kong reload");
+      await waitFor(
+        async () => (await workerPids()).every((pid) => !before.has(pid)),
+        "old workers to exit after kong reload",
+        30_000,
+      );
     },
     stop: async () => {
       await container.stop();

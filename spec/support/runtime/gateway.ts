@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { isRecord } from "../simulator/http-util.ts";
+import { waitFor } from "../wait.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, "../../..");
@@ -332,17 +333,6 @@ function workerPids(prefix: string): string[] {
         return false;
       }
     });
-}
-
-async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) {
-      return;
-    }
-    await new Promise((next) => setTimeout(next, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
